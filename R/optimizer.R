@@ -1,0 +1,502 @@
+# optimizer_rmsprop(): the constructor, its argument checks, and the object.
+#
+# The object is an environment of class "rmsprop_optimizer" (reference
+# semantics, like a keras3 optimizer or an R6 object): its methods are thin
+# closures over a private environment, and `iterations`, `learning_rate` and
+# `variables` are active bindings. The private environment holds the
+# configuration as a plain R list, the structure the optimizer was built on,
+# and the external pointer whose `prot` list is the numeric state (see
+# src/state.c). Everything in it is ordinary R data, so saveRDS() and
+# serialize() keep it and the C side rebuilds its cache on first use.
+
+#' RMSprop optimizer
+#'
+#' Creates an RMSprop optimizer that computes exactly what Keras 3's RMSprop
+#' computes (in double precision) for R numeric vectors, matrices, arrays and
+#' lists of them. RMSprop keeps a decaying average of squared gradients and
+#' divides each gradient by the square root of that average (plus `epsilon`),
+#' optionally with plain (not Nesterov) momentum and, when `centered`, after
+#' subtracting the squared average gradient, which estimates the variance.
+#'
+#' @param learning_rate The step size: a number >= 0, a schedule made by one of
+#'   the `learning_rate_schedule_*()` functions (evaluated at the optimizer's
+#'   call counter, starting at 0), or a function. A function without
+#'   arguments is called once per call of `$step()`; a function of one
+#'   argument is called with the call counter, like a schedule.
+#' @param rho Discount factor in \[0, 1\] of the moving average of squared
+#'   gradients.
+#' @param momentum Momentum factor in \[0, 1\]. With 0 (the default) no
+#'   momentum slot is kept.
+#' @param epsilon Small positive constant added to the average of squared
+#'   gradients inside the square root, for numerical stability (Keras'
+#'   "epsilon hat").
+#' @param centered If `TRUE`, the average of the gradients is tracked too and
+#'   its square subtracted, so gradients are scaled by an estimate of their
+#'   variance; costs one more slot.
+#' @param weight_decay `NULL` or a number >= 0: decoupled weight decay,
+#'   `v <- v - v * weight_decay * learning_rate`, applied before the update to
+#'   every variable not excluded with `$exclude_from_weight_decay()`.
+#' @param clipnorm `NULL` or a number > 0: each variable's gradient is rescaled
+#'   so its L2 norm is at most this value.
+#' @param clipvalue `NULL` or a number > 0: every gradient element is clamped
+#'   to \[-clipvalue, clipvalue\].
+#' @param global_clipnorm `NULL` or a number > 0: all gradients are rescaled
+#'   together so their joint L2 norm is at most this value. At most one of
+#'   `clipnorm`, `clipvalue` and `global_clipnorm` may be set.
+#' @param use_ema If `TRUE`, an exponential moving average of every variable
+#'   is kept (see `ema_momentum`); `$finalize_variable_values()` returns it.
+#' @param ema_momentum Number in \[0, 1\]: weight of the old average in
+#'   `average <- ema_momentum * average + (1 - ema_momentum) * value`. The
+#'   first update copies the values.
+#' @param ema_overwrite_frequency `NULL` or a whole number >= 1: with
+#'   `use_ema`, every this many iterations the variables returned by
+#'   `$step()` are replaced by their moving averages. With `NULL` they never
+#'   are during training; call `$finalize_variable_values()` at the end.
+#' @param name Name of the optimizer, a non-empty string; it prefixes the
+#'   names of the state arrays in `$variables`.
+#' @param ... Only for compatibility: `lr` is accepted as the old name of
+#'   `learning_rate` (with a deprecation warning) and `decay` is ignored with
+#'   a warning. Anything else is an error.
+#' @param loss_scale_factor `NULL` or a number > 0. Gradients are divided by
+#'   it before anything else; `$scale_loss(loss)` multiplies a loss by it.
+#'   Useful when losses are scaled up to avoid underflow; see also
+#'   [optimizer_loss_scale()] for a dynamic factor.
+#' @param gradient_accumulation_steps `NULL` or a whole number >= 2. When set,
+#'   gradients are summed over that many calls and the variables and slots
+#'   change only on every `gradient_accumulation_steps`-th call, using the
+#'   mean gradient. `$iterations` then counts those real updates.
+#'
+#' @return An optimizer object (an environment of class `rmsprop_optimizer`)
+#'   with these methods and properties, all reached with `$`:
+#' \describe{
+#'   \item{`step(grads, variables)`, `apply(grads, variables)`}{One optimizer
+#'     step. `variables` is a numeric vector, matrix or array, or a list
+#'     (named or not, nested to any depth) of them; `grads` has the same
+#'     structure (a gradient without `dim` is accepted for a matrix of the
+#'     same length). A `NULL` gradient leaves its variable unchanged, with a
+#'     warning. Returns the updated variables with the same structure, names,
+#'     `dim` and `dimnames`; the caller's objects are never modified.
+#'     Integer and logical values are taken as double. The first call builds
+#'     the optimizer for that structure; later calls must match it.}
+#'   \item{`apply_gradients(grads_and_vars)`}{The same for a list of
+#'     `list(gradient, variable)` pairs; returns the list of updated
+#'     variables.}
+#'   \item{`step_in_place(grads, variables)`}{The by-reference variant, for
+#'     speed: the double vectors in `variables` are overwritten with their new
+#'     values and returned invisibly. R shares memory between copies until
+#'     one is modified, so every object that shares a vector with
+#'     `variables` (for example `w2` after `w2 <- w`) changes too. Make a real
+#'     copy first (e.g. `w <- w + 0`) if that matters. The variables must be
+#'     double vectors and must not share memory with one another.}
+#'   \item{`build(variables)`}{Creates the slots for this structure (done by
+#'     the first step otherwise).}
+#'   \item{`finalize_variable_values(variables)`}{The variables with their
+#'     moving averages when `use_ema = TRUE` (unchanged before the first step
+#'     or without EMA). The structure must be the one the optimizer was built
+#'     on.}
+#'   \item{`iterations`}{Number of updates so far (with gradient accumulation,
+#'     real updates only).}
+#'   \item{`learning_rate`}{The learning rate the next step uses. Assign a
+#'     number, a schedule or a function with `opt$learning_rate <- x`; a
+#'     number cannot replace a schedule or a function (as in Keras).}
+#'   \item{`current_learning_rate()`}{The same number, as a method.}
+#'   \item{`variables`}{A named list with a copy of every state array, in
+#'     Keras order: `"<name>/iteration"` (the raw call counter),
+#'     `"<name>/learning_rate"` (if numeric), then per variable path
+#'     `"_average"` (EMA), `"_gradient_accumulator"`, `"_velocity"`,
+#'     `"_momentum"` and `"_average_gradient"` arrays, each only when used.
+#'     A variable's path is `"variable"` for a single array, otherwise its
+#'     list names (or positions, when unnamed) joined with `"/"`.}
+#'   \item{`load_variables(values)`}{Loads such a list (from this or another
+#'     optimizer with the same configuration, built on the same structure)
+#'     into this one; a mismatch in count, names or shapes is an error that
+#'     changes nothing.}
+#'   \item{`get_config()`}{The constructor arguments as a named list;
+#'     `do.call(optimizer_rmsprop, opt$get_config())` makes an equal, fresh
+#'     optimizer.}
+#'   \item{`exclude_from_weight_decay(var_list = NULL, var_names = NULL)`}{
+#'     Exempts variables from weight decay: `var_list` holds variable paths or
+#'     positions in depth-first order, `var_names` regular expressions matched
+#'     against the paths. Only before the optimizer is built.}
+#'   \item{`scale_loss(loss)`}{`loss * loss_scale_factor`, or `loss` unchanged.}
+#'   \item{`clone()`}{An independent deep copy, state included.}
+#' }
+#' Every problem with an argument, a gradient or a structure is an error of
+#' class `rmsprop_error` (and a more specific `rmsprop_error_*` class) raised
+#' before anything changes: after an error the optimizer and the caller's
+#' variables are as they were. Non-finite gradients are such an error. The
+#' optimizer survives [saveRDS()] and [serialize()] and continues
+#' identically.
+#'
+#' @seealso [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()]
+#' @export
+#' @examples
+#' opt <- optimizer_rmsprop(learning_rate = 0.1)
+#' w <- c(a = 1, b = -2)
+#' for (i in 1:50) w <- opt$step(2 * w, w)   # minimise sum(w^2)
+#' w
+#' opt$iterations
+#'
+#' # Nested lists of matrices work the same way
+#' params <- list(layer = list(w = matrix(1, 2, 2), b = c(0.5, 0.5)))
+#' grads <- list(layer = list(w = matrix(0.1, 2, 2), b = c(1, -1)))
+#' opt2 <- optimizer_rmsprop(momentum = 0.9, centered = TRUE)
+#' params <- opt2$step(grads, params)
+#' names(opt2$variables)
+optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0, epsilon = 1e-07,
+                              centered = FALSE, weight_decay = NULL, clipnorm = NULL,
+                              clipvalue = NULL, global_clipnorm = NULL, use_ema = FALSE,
+                              ema_momentum = 0.99, ema_overwrite_frequency = NULL,
+                              name = "rmsprop", ..., loss_scale_factor = NULL,
+                              gradient_accumulation_steps = NULL) {
+  learning_rate <- resolve_dots(list(...), learning_rate, missing(learning_rate))
+  config <- list(
+    learning_rate = learning_rate, rho = rho, momentum = momentum, epsilon = epsilon,
+    centered = centered, weight_decay = weight_decay, clipnorm = clipnorm,
+    clipvalue = clipvalue, global_clipnorm = global_clipnorm, use_ema = use_ema,
+    ema_momentum = ema_momentum, ema_overwrite_frequency = ema_overwrite_frequency,
+    name = name, loss_scale_factor = loss_scale_factor,
+    gradient_accumulation_steps = gradient_accumulation_steps
+  )
+  new_rmsprop_optimizer(check_config(config))
+}
+
+# SPEC B: `...` carries only the legacy `lr` and `decay`.
+resolve_dots <- function(dots, learning_rate, learning_rate_missing) {
+  if (length(dots) == 0L) return(learning_rate)
+  nms <- names(dots)
+  if (is.null(nms) || any(is.na(nms) | !nzchar(nms))) {
+    rmsprop_abort("argument", "`...` takes only named arguments (`lr` or `decay`); an unnamed value was given.",
+                  argument = "...")
+  }
+  unknown <- setdiff(nms, c("lr", "decay"))
+  if (length(unknown)) {
+    rmsprop_abort("argument", sprintf("unknown argument%s %s to optimizer_rmsprop().",
+                                      if (length(unknown) > 1L) "s" else "",
+                                      paste0("`", unknown, "`", collapse = ", ")),
+                  argument = unknown[[1L]])
+  }
+  if ("decay" %in% nms) {
+    rmsprop_warn("deprecated", "`decay` is no longer supported and is ignored; use a learning-rate schedule instead.")
+  }
+  if ("lr" %in% nms) {
+    if (!learning_rate_missing) {
+      rmsprop_abort("argument", "give either `learning_rate` or its old name `lr`, not both.",
+                    argument = "lr")
+    }
+    rmsprop_warn("deprecated", "`lr` is deprecated; use `learning_rate` instead.")
+    learning_rate <- dots[["lr"]]
+  }
+  learning_rate
+}
+
+check_config <- function(config) {
+  with(config, {
+    check_learning_rate(learning_rate)
+    check_number(rho, "rho", 0, 1)
+    check_number(momentum, "momentum", 0, 1)
+    check_number(epsilon, "epsilon", 0, lower_open = TRUE)
+    check_flag(centered, "centered")
+    check_number(weight_decay, "weight_decay", 0, null_ok = TRUE)
+    check_number(clipnorm, "clipnorm", 0, lower_open = TRUE, null_ok = TRUE)
+    check_number(clipvalue, "clipvalue", 0, lower_open = TRUE, null_ok = TRUE)
+    check_number(global_clipnorm, "global_clipnorm", 0, lower_open = TRUE, null_ok = TRUE)
+    check_flag(use_ema, "use_ema")
+    check_number(ema_momentum, "ema_momentum", 0, 1)
+    check_number(ema_overwrite_frequency, "ema_overwrite_frequency", 1, null_ok = TRUE, whole = TRUE)
+    check_string(name, "name")
+    check_number(loss_scale_factor, "loss_scale_factor", 0, lower_open = TRUE, null_ok = TRUE)
+    check_number(gradient_accumulation_steps, "gradient_accumulation_steps", 2, null_ok = TRUE,
+                 whole = TRUE)
+  })
+  clips <- c("clipnorm", "clipvalue", "global_clipnorm")
+  set <- clips[!vapply(config[clips], is.null, logical(1))]
+  if (length(set) > 1L) {
+    rmsprop_abort("argument", sprintf("only one of `clipnorm`, `clipvalue` and `global_clipnorm` may be set, but %s were.",
+                                      paste0("`", set, "`", collapse = " and ")),
+                  argument = set[[2L]])
+  }
+  # Store numbers as doubles so get_config() round trips give identical configs.
+  num <- c("rho", "momentum", "epsilon", "weight_decay", "clipnorm", "clipvalue",
+           "global_clipnorm", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+           "gradient_accumulation_steps")
+  for (n in num) if (!is.null(config[[n]])) config[[n]] <- as.double(config[[n]])
+  if (is.numeric(config$learning_rate)) config$learning_rate <- as.double(config$learning_rate)
+  config
+}
+
+check_learning_rate <- function(x, arg = "learning_rate") {
+  if (is.function(x)) return(invisible(x))
+  if (!is_single_number(x) || x < 0) {
+    rmsprop_abort("argument", sprintf(
+      "`%s` must be a single finite number >= 0, a learning-rate schedule or a function, not %s.",
+      arg, describe_value(x)), argument = arg, value = x)
+  }
+  invisible(x)
+}
+
+# The numeric configuration the C side reads (order: enum CFG_* in rmsprop.h;
+# 0 stands for "not set").
+config_vector <- function(config) {
+  or0 <- function(x) if (is.null(x)) 0 else as.double(x)
+  c(config$rho, config$momentum, config$epsilon, as.double(config$centered),
+    or0(config$weight_decay), or0(config$clipnorm), or0(config$clipvalue),
+    or0(config$global_clipnorm), as.double(config$use_ema), config$ema_momentum,
+    or0(config$ema_overwrite_frequency), or0(config$loss_scale_factor),
+    or0(config$gradient_accumulation_steps))
+}
+
+# Public methods: each is a closure whose environment holds `self` and
+# `private`, so the object serializes as plain R data.
+optimizer_methods <- list(
+  step = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
+  apply = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
+  step_in_place = function(grads, variables) {
+    invisible(optimizer_step(private, grads, variables, TRUE))
+  },
+  apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
+  build = function(variables) {
+    optimizer_build(private, variables)
+    invisible(self)
+  },
+  finalize_variable_values = function(variables) optimizer_finalize(private, variables),
+  current_learning_rate = function() current_learning_rate(private),
+  get_config = function() private$config,
+  exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
+    optimizer_exclude(private, var_list, var_names)
+    invisible(self)
+  },
+  scale_loss = function(loss) optimizer_scale_loss(private, loss),
+  load_variables = function(values) {
+    optimizer_load_variables(private, values)
+    invisible(self)
+  },
+  clone = function() optimizer_clone(private)
+)
+
+optimizer_bindings <- list(
+  iterations = function(value) {
+    if (!missing(value)) read_only("iterations")
+    optimizer_iterations(private)
+  },
+  learning_rate = function(value) {
+    if (missing(value)) return(current_learning_rate(private))
+    set_learning_rate(private, value)
+  },
+  variables = function(value) {
+    if (!missing(value)) read_only("variables", "use `$load_variables()` to load state")
+    optimizer_variables(private)
+  }
+)
+
+read_only <- function(what, hint = NULL) {
+  rmsprop_abort("argument", sprintf("`%s` is read-only%s.", what,
+                                    if (is.null(hint)) "" else paste0("; ", hint)),
+                argument = what)
+}
+
+new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
+  private <- new.env(parent = emptyenv())
+  private$config <- config
+  private$lr <- config$learning_rate
+  private$ptr <- if (is.null(ptr)) .Call(C_state_new, config_vector(config)) else ptr
+  private$skeleton <- NULL
+  private$paths <- NULL
+  private$exclusions <- list(var_list = NULL, var_names = NULL)
+  for (n in names(private_fields)) assign(n, private_fields[[n]], envir = private)
+  attach_object(private, "rmsprop_optimizer")
+}
+
+# Builds the public environment around a private one.
+attach_object <- function(private, class, methods = optimizer_methods,
+                          bindings = optimizer_bindings) {
+  self <- new.env(parent = emptyenv())
+  enclos <- new.env(parent = asNamespace("rmsprop"))
+  enclos$self <- self
+  enclos$private <- private
+  for (n in names(methods)) {
+    f <- methods[[n]]
+    environment(f) <- enclos
+    assign(n, f, envir = self)
+  }
+  for (n in names(bindings)) {
+    f <- bindings[[n]]
+    environment(f) <- enclos
+    makeActiveBinding(n, f, self)
+  }
+  private$self <- self
+  lockEnvironment(self)
+  for (n in names(methods)) lockBinding(n, self)
+  class(self) <- class
+  self
+}
+
+optimizer_step <- function(private, grads, variables, in_place) {
+  if (is.null(private$skeleton)) return(first_step(private, grads, variables, in_place))
+  lr <- private$lr
+  if (!is.double(lr)) lr <- resolve_learning_rate(private)
+  res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, in_place)
+  if (inherits(res, "rmsprop_signal")) res <- handle_signal(private, res, grads, variables)
+  res
+}
+
+# The first step builds the optimizer; if the step then fails, the build is
+# undone so the optimizer is exactly as before the call.
+first_step <- function(private, grads, variables, in_place) {
+  before <- .Call(C_state_get, private$ptr)
+  optimizer_build(private, variables)
+  ok <- FALSE
+  on.exit(if (!ok) {
+    .Call(C_state_set, private$ptr, before)
+    private$skeleton <- NULL
+    private$paths <- NULL
+  })
+  res <- optimizer_step(private, grads, variables, in_place)
+  ok <- TRUE
+  res
+}
+
+handle_signal <- function(private, sig, grads, variables) {
+  paths <- private$paths
+  path <- if (sig$index >= 1) paths[[sig$index]] else NULL
+  at <- if (is.null(path)) "" else sprintf(" for variable \"%s\"", path)
+  arg <- sig$which
+  switch(sig$kind,
+    null_gradients = {
+      rmsprop_warn("null_gradient", sprintf(
+        "no gradient (NULL) for %s: left unchanged.",
+        paste0("\"", paths[sig$null_index], "\"", collapse = ", ")),
+        paths = paths[sig$null_index])
+      return(sig$value)
+    },
+    structure = , length = , dim = rmsprop_abort("structure", paste0(
+      describe_structure_difference(private$skeleton, if (arg == "grads") grads else variables, arg),
+      "."), argument = arg),
+    type = rmsprop_abort(if (arg == "grads") "gradient" else "variable", sprintf(
+      "`%s`%s must be numeric (double, integer or logical), not of type %s.",
+      arg, at, sig$detail), argument = arg, path = path),
+    nonfinite = rmsprop_abort("gradient", sprintf(
+      "the gradient%s is not finite at position %s; the step was refused and nothing changed.",
+      at, sig$detail), argument = "grads", path = path),
+    all_null = rmsprop_abort("gradient",
+      "every gradient is NULL: there is nothing to apply.", argument = "grads"),
+    in_place_type = rmsprop_abort("variable", sprintf(
+      "`step_in_place()` needs double vectors, but the variable \"%s\" is of type %s.",
+      path, sig$detail), argument = "variables", path = path),
+    shared = rmsprop_abort("variable",
+      "`step_in_place()` was given two variables that share memory; copy one first (e.g. `x + 0`).",
+      argument = "variables"),
+    stop("internal error: unknown signal ", sig$kind)
+  )
+}
+
+optimizer_build <- function(private, variables) {
+  if (!is.null(private$skeleton)) {
+    sig <- .Call(C_check_structure, private$ptr, variables, private$skeleton)
+    if (!is.null(sig)) handle_signal(private, sig, NULL, variables)
+    return(invisible(NULL))
+  }
+  sk <- make_skeleton(variables)
+  mask <- decay_mask(private$exclusions, sk$paths)
+  .Call(C_state_build, private$ptr, sk$lengths, mask)
+  private$skeleton <- sk$skeleton
+  private$paths <- sk$paths
+  invisible(NULL)
+}
+
+optimizer_apply_gradients <- function(private, grads_and_vars) {
+  ok <- is.list(grads_and_vars) && length(grads_and_vars) > 0L &&
+    all(vapply(grads_and_vars, function(p) is.list(p) && length(p) == 2L, logical(1)))
+  if (!ok) {
+    rmsprop_abort("argument",
+      "`grads_and_vars` must be a non-empty list of list(gradient, variable) pairs.",
+      argument = "grads_and_vars")
+  }
+  grads <- lapply(grads_and_vars, function(p) p[[1L]])
+  vars <- lapply(grads_and_vars, function(p) p[[2L]])
+  names(vars) <- names(grads_and_vars)
+  if (!is.null(names(vars))) names(grads) <- names(vars)
+  optimizer_step(private, grads, vars, FALSE)
+}
+
+optimizer_finalize <- function(private, variables) {
+  if (is.null(private$skeleton)) return(variables)
+  sig <- .Call(C_check_structure, private$ptr, variables, private$skeleton)
+  if (!is.null(sig)) handle_signal(private, sig, NULL, variables)
+  if (!isTRUE(private$config$use_ema) || raw_iterations(private) == 0) return(variables)
+  .Call(C_ema_values, private$ptr, variables, private$skeleton)
+}
+
+raw_iterations <- function(private) .Call(C_state_iterations, private$ptr)
+
+optimizer_iterations <- function(private) {
+  it <- raw_iterations(private)
+  k <- private$config$gradient_accumulation_steps
+  if (is.null(k)) it else it %/% k
+}
+
+optimizer_exclude <- function(private, var_list, var_names) {
+  if (!is.null(private$skeleton)) {
+    rmsprop_abort("state",
+      "`exclude_from_weight_decay()` must be called before the optimizer is built (before the first step).")
+  }
+  ok_list <- is.null(var_list) ||
+    (is.character(var_list) && !anyNA(var_list)) ||
+    (is.numeric(var_list) && !anyNA(var_list) && all(is.finite(var_list)) &&
+       all(var_list >= 1) && all(var_list == round(var_list)))
+  if (!ok_list) {
+    rmsprop_abort("argument", sprintf(
+      "`var_list` must be NULL, variable paths (character) or positions (whole numbers >= 1), not %s.",
+      describe_value(var_list)), argument = "var_list")
+  }
+  if (!is.null(var_names)) {
+    if (!is.character(var_names) || anyNA(var_names)) {
+      rmsprop_abort("argument", sprintf(
+        "`var_names` must be NULL or a character vector of regular expressions, not %s.",
+        describe_value(var_names)), argument = "var_names")
+    }
+    for (re in var_names) {
+      bad <- tryCatch({ grepl(re, ""); FALSE }, error = function(e) TRUE, warning = function(w) TRUE)
+      if (bad) {
+        rmsprop_abort("argument", sprintf("`var_names` has an invalid regular expression: \"%s\".", re),
+                      argument = "var_names")
+      }
+    }
+  }
+  ex <- private$exclusions
+  private$exclusions <- list(var_list = c(ex$var_list, var_list),
+                             var_names = c(ex$var_names, var_names))
+}
+
+# 1 = the variable takes weight decay, 0 = excluded.
+decay_mask <- function(exclusions, paths) {
+  excluded <- logical(length(paths))
+  vl <- exclusions$var_list
+  if (is.character(vl)) {
+    excluded <- excluded | paths %in% vl
+  } else if (is.numeric(vl)) {
+    if (any(vl > length(paths))) {
+      rmsprop_abort("argument", sprintf(
+        "`var_list` names variable position %s, but there are only %d variables.",
+        format(max(vl)), length(paths)), argument = "var_list")
+    }
+    excluded[vl] <- TRUE
+  }
+  for (re in exclusions$var_names) excluded <- excluded | grepl(re, paths)
+  as.integer(!excluded)
+}
+
+optimizer_scale_loss <- function(private, loss) {
+  if (!is.numeric(loss)) {
+    rmsprop_abort("argument", sprintf("`loss` must be numeric, not %s.", describe_value(loss)),
+                  argument = "loss")
+  }
+  f <- private$config$loss_scale_factor
+  if (is.null(f)) loss else loss * f
+}
+
+optimizer_clone <- function(private) {
+  fields <- mget(c("skeleton", "paths", "exclusions", "lr"), envir = private)
+  new_rmsprop_optimizer(private$config, ptr = .Call(C_state_clone, private$ptr),
+                        private_fields = fields)
+}

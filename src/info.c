@@ -1,0 +1,19 @@
+/* info.c: what the kernels run on (instruction set, threads), for users and
+ * benchmarks. Owns no state beyond what kernels.c reports. */
+#include "rmsprop.h"
+
+SEXP C_kernel_info(void) {
+  const char *names[] = {"isa", "threads", ""};
+  SEXP out = PROTECT(Rf_mkNamed(VECSXP, names));
+  SET_VECTOR_ELT(out, 0, Rf_mkString(kernel_isa()));
+  SET_VECTOR_ELT(out, 1, Rf_ScalarInteger(kernel_threads()));
+  UNPROTECT(1);
+  return out;
+}
+
+SEXP C_set_threads(SEXP n) {
+  int k = Rf_asInteger(n);
+  if (k == NA_INTEGER || k < 0) Rf_error("rmsprop: the thread count must be a whole number >= 0");
+  kernel_set_threads(k);
+  return R_NilValue;
+}

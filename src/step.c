@@ -1,0 +1,423 @@
+/* step.c: the .Call entry points of one optimizer step.
+ *
+ * Owns: walking the caller's variables and gradients against the structure
+ * the optimizer was built on, checking every leaf (type, length, dims,
+ * finiteness) BEFORE any state changes, then driving the kernels over all
+ * variables in one pass and building the results.
+ * Must never: write into a vector the caller can see (except in the
+ * documented in-place mode), change state before every check has passed,
+ * or raise an R error for bad user input: input problems are returned to R
+ * as an "rmsprop_signal" list, and R raises the classed condition.
+ */
+#include "rmsprop.h"
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+
+/* ---- walking the structure ------------------------------------------- */
+
+enum { SIG_NONE, SIG_STRUCTURE, SIG_TYPE, SIG_LENGTH, SIG_DIM, SIG_NONFINITE,
+       SIG_ALL_NULL, SIG_NULL_GRADIENTS, SIG_SHARED, SIG_IN_PLACE_TYPE };
+
+static const char *signal_names[] = {
+  "none", "structure", "type", "length", "dim", "nonfinite", "all_null",
+  "null_gradients", "shared", "in_place_type"
+};
+
+typedef struct {
+  R_xlen_t nvar, next;
+  SEXP *vars, *grads, *skels;
+  int code;          /* SIG_* of the first problem found */
+  int which;         /* 0 = variables, 1 = gradients */
+  R_xlen_t index;    /* 1-based flat index of the variable, 0 = the structure */
+  char detail[200];
+} walk_ctx;
+
+static void fail(walk_ctx *w, int code, int which, const char *detail) {
+  if (w->code != SIG_NONE) return;
+  w->code = code;
+  w->which = which;
+  w->index = w->next + 1;
+  strncpy(w->detail, detail, sizeof w->detail - 1);
+  w->detail[sizeof w->detail - 1] = '\0';
+}
+
+static int same_string(SEXP a, SEXP b) {
+  return a == b || strcmp(Rf_translateCharUTF8(a), Rf_translateCharUTF8(b)) == 0;
+}
+
+static int same_names(SEXP a, SEXP b) {
+  if (a == R_NilValue || b == R_NilValue) return a == b;
+  if (TYPEOF(a) != STRSXP || TYPEOF(b) != STRSXP || XLENGTH(a) != XLENGTH(b)) return 0;
+  for (R_xlen_t i = 0; i < XLENGTH(a); i++)
+    if (!same_string(STRING_ELT(a, i), STRING_ELT(b, i))) return 0;
+  return 1;
+}
+
+static int same_dims(SEXP a, SEXP b) {
+  if (a == R_NilValue || b == R_NilValue) return a == b;
+  if (TYPEOF(a) != INTSXP || TYPEOF(b) != INTSXP || XLENGTH(a) != XLENGTH(b)) return 0;
+  return memcmp(INTEGER(a), INTEGER(b), XLENGTH(a) * sizeof(int)) == 0;
+}
+
+static int is_numeric_leaf(SEXP x) {
+  int t = TYPEOF(x);
+  return (t == REALSXP || t == INTSXP || t == LGLSXP) && !Rf_inherits(x, "factor");
+}
+
+/* Leaves of the skeleton are length-1 doubles (the variable's length) with
+ * the variable's dims; inner nodes are lists with its names. */
+static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
+  if (w->code != SIG_NONE) return;
+  if (TYPEOF(skel) == VECSXP) {
+    R_xlen_t n = XLENGTH(skel);
+    if (TYPEOF(v) != VECSXP || XLENGTH(v) != n) {
+      fail(w, SIG_STRUCTURE, 0, "list");
+      return;
+    }
+    if (!same_names(Rf_getAttrib(v, R_NamesSymbol), Rf_getAttrib(skel, R_NamesSymbol))) {
+      fail(w, SIG_STRUCTURE, 0, "names");
+      return;
+    }
+    if (with_grads && g != R_NilValue) {
+      if (TYPEOF(g) != VECSXP || XLENGTH(g) != n) {
+        fail(w, SIG_STRUCTURE, 1, "list");
+        return;
+      }
+      SEXP gn = Rf_getAttrib(g, R_NamesSymbol);
+      if (gn != R_NilValue && !same_names(gn, Rf_getAttrib(skel, R_NamesSymbol))) {
+        fail(w, SIG_STRUCTURE, 1, "names");
+        return;
+      }
+    }
+    for (R_xlen_t i = 0; i < n; i++)
+      walk(w, VECTOR_ELT(skel, i), VECTOR_ELT(v, i),
+           (with_grads && g != R_NilValue) ? VECTOR_ELT(g, i) : R_NilValue, with_grads);
+    return;
+  }
+  /* a leaf */
+  if (w->next >= w->nvar) {
+    fail(w, SIG_STRUCTURE, 0, "count");
+    return;
+  }
+  R_xlen_t len = (R_xlen_t) REAL(skel)[0];
+  if (!is_numeric_leaf(v)) {
+    fail(w, TYPEOF(v) == VECSXP ? SIG_STRUCTURE : SIG_TYPE, 0, Rf_type2char(TYPEOF(v)));
+    return;
+  }
+  if (XLENGTH(v) != len) {
+    fail(w, SIG_STRUCTURE, 0, "length");
+    return;
+  }
+  /* The skeleton keeps the dims as "leaf_dim": R refuses a "dim" that does
+   * not match the length-one leaf. */
+  static SEXP leaf_dim = NULL;
+  if (leaf_dim == NULL) leaf_dim = Rf_install("leaf_dim");
+  SEXP dim = Rf_getAttrib(skel, leaf_dim);
+  if (!same_dims(Rf_getAttrib(v, R_DimSymbol), dim)) {
+    fail(w, SIG_STRUCTURE, 0, "dim");
+    return;
+  }
+  if (with_grads && g != R_NilValue) {
+    if (!is_numeric_leaf(g)) {
+      fail(w, TYPEOF(g) == VECSXP ? SIG_STRUCTURE : SIG_TYPE, 1,
+           Rf_inherits(g, "factor") ? "factor" : Rf_type2char(TYPEOF(g)));
+      return;
+    }
+    if (XLENGTH(g) != len) {
+      fail(w, SIG_LENGTH, 1, "length");
+      return;
+    }
+    SEXP gdim = Rf_getAttrib(g, R_DimSymbol);
+    if (gdim != R_NilValue && dim != R_NilValue && !same_dims(gdim, dim)) {
+      fail(w, SIG_DIM, 1, "dim");
+      return;
+    }
+  }
+  w->vars[w->next] = v;
+  w->grads[w->next] = with_grads ? g : R_NilValue;
+  w->skels[w->next] = skel;
+  w->next++;
+}
+
+static void walk_all(walk_ctx *w, R_xlen_t nvar, SEXP skel, SEXP vars, SEXP grads, int with_grads) {
+  memset(w, 0, sizeof *w);
+  w->nvar = nvar;
+  w->vars = (SEXP *) R_alloc(nvar, sizeof(SEXP));
+  w->grads = (SEXP *) R_alloc(nvar, sizeof(SEXP));
+  w->skels = (SEXP *) R_alloc(nvar, sizeof(SEXP));
+  walk(w, skel, vars, grads, with_grads);
+  if (w->code == SIG_NONE && w->next != nvar) fail(w, SIG_STRUCTURE, 0, "count");
+}
+
+/* The signal R turns into a classed condition or a warning. */
+static SEXP make_signal(const walk_ctx *w, int code, SEXP value, SEXP null_index) {
+  const char *names[] = {"kind", "which", "index", "detail", "value", "null_index", ""};
+  SEXP s = PROTECT(Rf_mkNamed(VECSXP, names));
+  SET_VECTOR_ELT(s, 0, Rf_mkString(signal_names[code]));
+  SET_VECTOR_ELT(s, 1, Rf_mkString(w->which ? "grads" : "variables"));
+  SET_VECTOR_ELT(s, 2, Rf_ScalarReal((double) w->index));
+  SET_VECTOR_ELT(s, 3, Rf_mkString(w->detail));
+  SET_VECTOR_ELT(s, 4, value);
+  SET_VECTOR_ELT(s, 5, null_index);
+  Rf_setAttrib(s, R_ClassSymbol, Rf_mkString("rmsprop_signal"));
+  UNPROTECT(1);
+  return s;
+}
+
+/* ---- reading gradients ------------------------------------------------ */
+
+/* A double view of a numeric leaf (integers and logicals are converted into
+ * scratch memory that R frees when the .Call returns). */
+static const double *as_doubles(SEXP x) {
+  if (TYPEOF(x) == REALSXP) return REAL_RO(x);
+  R_xlen_t n = XLENGTH(x);
+  double *out = (double *) R_alloc(n, sizeof(double));
+  const int *p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
+  for (R_xlen_t i = 0; i < n; i++) out[i] = p[i] == NA_INTEGER ? NA_REAL : (double) p[i];
+  return out;
+}
+
+static R_xlen_t first_nonfinite(const double *x, R_xlen_t n) {
+  /* x * 0 is 0 for finite x and NaN otherwise: a branch-free scan. */
+  const R_xlen_t block = 1024;
+  for (R_xlen_t start = 0; start < n; start += block) {
+    R_xlen_t end = start + block < n ? start + block : n;
+    double acc = 0;
+    for (R_xlen_t i = start; i < end; i++) acc += x[i] * 0;
+    if (acc != 0 || acc != acc)
+      for (R_xlen_t i = start; i < end; i++)
+        if (!R_FINITE(x[i])) return i;
+  }
+  return -1;
+}
+
+static int ptr_compare(const void *a, const void *b) {
+  const void *pa = *(const void *const *) a, *pb = *(const void *const *) b;
+  return pa < pb ? -1 : (pa > pb ? 1 : 0);
+}
+
+/* ---- building results ------------------------------------------------- */
+
+/* A fresh copy of the caller's structure: lists keep their attributes, every
+ * leaf becomes a new double vector with the leaf's attributes. `vin` gets
+ * where each leaf's values can be read as doubles: the caller's vector when
+ * it is double (the values are not copied yet: the update reads them from
+ * there and writes the result once), else the converted copy in the leaf. */
+static SEXP copy_structure(SEXP skel, SEXP v, double **out, const double **vin, R_xlen_t *next) {
+  if (TYPEOF(skel) == VECSXP) {
+    R_xlen_t n = XLENGTH(skel);
+    SEXP res = PROTECT(Rf_allocVector(VECSXP, n));
+    DUPLICATE_ATTRIB(res, v);
+    for (R_xlen_t i = 0; i < n; i++)
+      SET_VECTOR_ELT(res, i, copy_structure(VECTOR_ELT(skel, i), VECTOR_ELT(v, i), out, vin, next));
+    UNPROTECT(1);
+    return res;
+  }
+  R_xlen_t n = XLENGTH(v);
+  SEXP leaf = PROTECT(Rf_allocVector(REALSXP, n));
+  DUPLICATE_ATTRIB(leaf, v);
+  out[*next] = REAL(leaf);
+  if (TYPEOF(v) == REALSXP) {
+    vin[*next] = REAL_RO(v);
+  } else {
+    copy_doubles(n, as_doubles(v), REAL(leaf));
+    vin[*next] = REAL(leaf);
+  }
+  (*next)++;
+  UNPROTECT(1);
+  return leaf;
+}
+
+/* ---- the step ---------------------------------------------------------- */
+
+/* Gradients travel through the update in blocks this long, so the
+ * transformed gradient stays in L1 cache and no full-size scratch is needed. */
+#define BLOCK 2048
+
+SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_) {
+  rms_state *st = state_get(ptr);
+  if (!st->built) Rf_error("rmsprop: the optimizer is not built");
+  if (TYPEOF(lr_) != REALSXP || XLENGTH(lr_) != 1 || !R_FINITE(REAL(lr_)[0]) || REAL(lr_)[0] < 0)
+    Rf_error("rmsprop: the learning rate must be a finite number >= 0");
+  const double lr = REAL(lr_)[0];
+  const int in_place = Rf_asLogical(in_place_) == TRUE;
+  const double *cfg = st->cfg;
+  const R_xlen_t nvar = st->nvar;
+
+  /* 1. Every check, before anything changes. */
+  walk_ctx w;
+  walk_all(&w, nvar, skel, vars, grads, 1);
+  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
+  const double **g = (const double **) R_alloc(nvar, sizeof(double *));
+  R_xlen_t n_null = 0;
+  for (R_xlen_t i = 0; i < nvar; i++) {
+    if (w.grads[i] == R_NilValue) {
+      g[i] = NULL;
+      n_null++;
+      continue;
+    }
+    g[i] = as_doubles(w.grads[i]);
+    R_xlen_t bad = first_nonfinite(g[i], XLENGTH(w.grads[i]));
+    if (bad >= 0) {
+      w.index = i + 1;
+      w.which = 1;
+      snprintf(w.detail, sizeof w.detail, "%.0f", (double) bad + 1);
+      return make_signal(&w, SIG_NONFINITE, R_NilValue, R_NilValue);
+    }
+  }
+  if (n_null == nvar) return make_signal(&w, SIG_ALL_NULL, R_NilValue, R_NilValue);
+  if (in_place) {
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      if (TYPEOF(w.vars[i]) != REALSXP) {
+        w.index = i + 1;
+        snprintf(w.detail, sizeof w.detail, "%s", Rf_type2char(TYPEOF(w.vars[i])));
+        return make_signal(&w, SIG_IN_PLACE_TYPE, R_NilValue, R_NilValue);
+      }
+    }
+    /* Two variables backed by the same memory would be updated twice. */
+    void **p = (void **) R_alloc(nvar, sizeof(void *));
+    for (R_xlen_t i = 0; i < nvar; i++) p[i] = (void *) REAL(w.vars[i]);
+    qsort(p, nvar, sizeof(void *), ptr_compare);
+    for (R_xlen_t i = 1; i < nvar; i++) {
+      if (p[i] == p[i - 1] && XLENGTH(w.vars[i]) > 0) {
+        w.index = 0;
+        return make_signal(&w, SIG_SHARED, R_NilValue, R_NilValue);
+      }
+    }
+  }
+  /* A pending Ctrl-C fires here, before the state changes, never halfway. */
+  R_CheckUserInterrupt();
+
+  /* 2. Results: fresh vectors shaped like the caller's variables, or (in
+   * place) the caller's own vectors. Each variable is read from vin[i] and
+   * written to out[i] exactly once; `written` tracks which still need a copy. */
+  int nprot = 0;
+  double **out = (double **) R_alloc(nvar, sizeof(double *));
+  const double **vin = (const double **) R_alloc(nvar, sizeof(double *));
+  int *written = (int *) R_alloc(nvar, sizeof(int));
+  memset(written, 0, nvar * sizeof(int));
+  SEXP result = vars;
+  if (in_place) {
+    for (R_xlen_t i = 0; i < nvar; i++) out[i] = REAL(w.vars[i]), vin[i] = out[i];
+  } else {
+    R_xlen_t next = 0;
+    result = PROTECT(copy_structure(skel, vars, out, vin, &next));
+    nprot++;
+  }
+
+  /* 3. The update (SPEC A1 steps 2-6), one variable segment at a time. */
+  const double *off = st->offsets;
+  const double k = cfg[CFG_ACCUM_STEPS];
+  const double it = *st->iterations;
+  const int is_update = k == 0 || fmod(it + 1, k) == 0;
+  const double loss_scale = cfg[CFG_LOSS_SCALE];
+  if (!is_update) {
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      if (g[i] == NULL) continue;
+      R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
+      grad_accumulate(loss_scale, n, g[i], st->accumulator + o);
+    }
+  } else {
+    grad_transform t = {loss_scale, NULL, k, 0, 0, cfg[CFG_CLIPVALUE]};
+    double global_denom = 0;
+    if (cfg[CFG_GLOBAL_CLIPNORM] != 0) {
+      double total = 0;
+      for (R_xlen_t i = 0; i < nvar; i++) {
+        if (g[i] == NULL) continue;
+        R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
+        t.acc = k != 0 ? st->accumulator + o : NULL;
+        total += grad_sumsq(&t, n, g[i]);
+      }
+      double norm = sqrt(total), c = cfg[CFG_GLOBAL_CLIPNORM];
+      global_denom = norm > c ? norm : c;
+    }
+    rms_params p = {lr, cfg[CFG_RHO], cfg[CFG_MOMENTUM], cfg[CFG_EPSILON], 0,
+                    cfg[CFG_CENTERED] != 0};
+    double *scratch = (double *) R_alloc(BLOCK, sizeof(double));
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      if (g[i] == NULL) continue;
+      R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
+      t.acc = k != 0 ? st->accumulator + o : NULL;
+      if (cfg[CFG_GLOBAL_CLIPNORM] != 0) {
+        t.clip_norm = cfg[CFG_GLOBAL_CLIPNORM];
+        t.clip_denom = global_denom;
+      } else if (cfg[CFG_CLIPNORM] != 0) {
+        double norm = sqrt(grad_sumsq(&t, n, g[i])), c = cfg[CFG_CLIPNORM];
+        t.clip_norm = c;
+        t.clip_denom = norm > c ? norm : c;
+      }
+      p.weight_decay = st->decay_mask[i] ? cfg[CFG_WEIGHT_DECAY] : 0;
+      double *ms = st->velocity + o;
+      double *mom = st->momentum ? st->momentum + o : NULL;
+      double *mg = st->average_gradient ? st->average_gradient + o : NULL;
+      if (!grad_transform_active(&t)) {
+        rms_update(&p, n, vin[i], g[i], out[i], ms, mom, mg);
+      } else {
+        for (R_xlen_t b = 0; b < n; b += BLOCK) {
+          R_xlen_t m = n - b < BLOCK ? n - b : BLOCK;
+          grad_transform tb = t;
+          if (t.acc != NULL) tb.acc = t.acc + b;
+          grad_prepare(&tb, m, g[i] + b, scratch);
+          rms_update(&p, m, vin[i] + b, scratch, out[i] + b, ms + b, mom ? mom + b : NULL,
+                     mg ? mg + b : NULL);
+        }
+      }
+      if (k != 0) fill_zero(n, st->accumulator + o);
+      written[i] = 1;
+    }
+  }
+  for (R_xlen_t i = 0; i < nvar; i++)
+    if (!written[i]) copy_doubles((R_xlen_t) off[i + 1] - (R_xlen_t) off[i], vin[i], out[i]);
+
+  /* 4. EMA of every variable, also those without a gradient (SPEC A1 7-8). */
+  if (cfg[CFG_USE_EMA] != 0) {
+    double iterations = k != 0 ? floor(it / k) : it;
+    double m = iterations == 0 ? 0 : cfg[CFG_EMA_MOMENTUM];
+    double f = cfg[CFG_EMA_OVERWRITE];
+    int overwrite = f != 0 && fmod(iterations + 1, f) == 0;
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
+      ema_update(m, n, out[i], st->ema + o);
+      if (overwrite) copy_doubles(n, st->ema + o, out[i]);
+    }
+  }
+  *st->iterations = it + 1;
+
+  if (n_null > 0) {
+    SEXP idx = PROTECT(Rf_allocVector(REALSXP, n_null));
+    nprot++;
+    R_xlen_t j = 0;
+    for (R_xlen_t i = 0; i < nvar; i++)
+      if (g[i] == NULL) REAL(idx)[j++] = (double) i + 1;
+    result = make_signal(&w, SIG_NULL_GRADIENTS, result, idx);
+  }
+  UNPROTECT(nprot);
+  return result;
+}
+
+/* The variables with their EMA values in place of their values. */
+SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
+  rms_state *st = state_get(ptr);
+  walk_ctx w;
+  walk_all(&w, st->nvar, skel, vars, R_NilValue, 0);
+  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
+  double **out = (double **) R_alloc(st->nvar, sizeof(double *));
+  const double **vin = (const double **) R_alloc(st->nvar, sizeof(double *));
+  R_xlen_t next = 0;
+  SEXP result = PROTECT(copy_structure(skel, vars, out, vin, &next));
+  for (R_xlen_t i = 0; i < st->nvar; i++) {
+    R_xlen_t o = (R_xlen_t) st->offsets[i], n = (R_xlen_t) st->offsets[i + 1] - o;
+    copy_doubles(n, st->ema != NULL ? st->ema + o : vin[i], out[i]);
+  }
+  UNPROTECT(1);
+  return result;
+}
+
+/* Does `vars` have the built structure? NULL when it does, else a signal. */
+SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel) {
+  rms_state *st = state_get(ptr);
+  walk_ctx w;
+  walk_all(&w, st->nvar, skel, vars, R_NilValue, 0);
+  return w.code == SIG_NONE ? R_NilValue : make_signal(&w, w.code, R_NilValue, R_NilValue);
+}
