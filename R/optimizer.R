@@ -331,29 +331,39 @@ attach_object <- function(private, class, methods = optimizer_methods,
   self
 }
 
-optimizer_step <- function(private, grads, variables, in_place) {
-  if (is.null(private$skeleton)) return(first_step(private, grads, variables, in_place))
+# One step. `loss_scale` > 0 overrides the configured loss_scale_factor (the
+# dynamic loss-scale wrapper uses it); with `skip_nonfinite` a non-finite
+# gradient returns its signal (nothing changed) instead of raising an error.
+optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
+                           skip_nonfinite = FALSE) {
+  if (is.null(private$skeleton)) {
+    return(first_step(private, grads, variables, in_place, loss_scale, skip_nonfinite))
+  }
   lr <- private$lr
   if (!is.double(lr)) lr <- resolve_learning_rate(private)
-  res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, in_place)
-  if (inherits(res, "rmsprop_signal")) res <- handle_signal(private, res, grads, variables)
+  res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, in_place, loss_scale)
+  if (inherits(res, "rmsprop_signal") && !(skip_nonfinite && res$kind == "nonfinite")) {
+    res <- handle_signal(private, res, grads, variables)
+  }
   res
 }
 
-# The first step builds the optimizer; if the step then fails, the build is
-# undone so the optimizer is exactly as before the call.
-first_step <- function(private, grads, variables, in_place) {
+# The first step builds the optimizer; if the step then fails (or is
+# skipped), the build is undone so the optimizer is exactly as before.
+first_step <- function(private, grads, variables, in_place, loss_scale, skip_nonfinite) {
   before <- .Call(C_state_get, private$ptr)
   optimizer_build(private, variables)
   ok <- FALSE
-  on.exit(if (!ok) {
-    .Call(C_state_set, private$ptr, before)
-    private$skeleton <- NULL
-    private$paths <- NULL
-  })
-  res <- optimizer_step(private, grads, variables, in_place)
-  ok <- TRUE
+  on.exit(if (!ok) unbuild(private, before))
+  res <- optimizer_step(private, grads, variables, in_place, loss_scale, skip_nonfinite)
+  ok <- !inherits(res, "rmsprop_signal")
   res
+}
+
+unbuild <- function(private, state) {
+  .Call(C_state_set, private$ptr, state)
+  private$skeleton <- NULL
+  private$paths <- NULL
 }
 
 handle_signal <- function(private, sig, grads, variables) {
@@ -405,6 +415,13 @@ optimizer_build <- function(private, variables) {
 }
 
 optimizer_apply_gradients <- function(private, grads_and_vars) {
+  pairs <- pairs_to_structures(grads_and_vars)
+  optimizer_step(private, pairs$grads, pairs$vars, FALSE)
+}
+
+# list(list(g1, v1), list(g2, v2), ...) -> list(grads = list(g1, g2), vars = list(v1, v2)),
+# keeping the names of the pairs.
+pairs_to_structures <- function(grads_and_vars) {
   ok <- is.list(grads_and_vars) && length(grads_and_vars) > 0L &&
     all(vapply(grads_and_vars, function(p) is.list(p) && length(p) == 2L, logical(1)))
   if (!ok) {
@@ -414,10 +431,12 @@ optimizer_apply_gradients <- function(private, grads_and_vars) {
   }
   grads <- lapply(grads_and_vars, function(p) p[[1L]])
   vars <- lapply(grads_and_vars, function(p) p[[2L]])
-  names(vars) <- names(grads_and_vars)
-  if (!is.null(names(vars))) names(grads) <- names(vars)
-  optimizer_step(private, grads, vars, FALSE)
+  names(grads) <- names(vars) <- names(grads_and_vars)
+  list(grads = grads, vars = vars)
 }
+
+# The private environment behind an object made by attach_object().
+private_of <- function(x) get("private", envir = environment(x$step))
 
 optimizer_finalize <- function(private, variables) {
   if (is.null(private$skeleton)) return(variables)

@@ -3,7 +3,7 @@
 
 #' @export
 format.rmsprop_optimizer <- function(x, ...) {
-  private <- get("private", envir = environment(x$step))
+  private <- private_of(x)
   cfg <- private$config
   lr <- private$lr
   lr_text <- if (is.double(lr)) format(lr) else if (inherits(lr, "rmsprop_schedule"))

@@ -235,7 +235,10 @@ static SEXP copy_structure(SEXP skel, SEXP v, double **out, const double **vin, 
  * transformed gradient stays in L1 cache and no full-size scratch is needed. */
 #define BLOCK 2048
 
-SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_) {
+/* `loss_scale_` overrides the configured loss_scale_factor when > 0: the
+ * dynamic loss-scale wrapper passes its current scale there (SPEC A5). */
+SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_,
+            SEXP loss_scale_) {
   rms_state *st = state_get(ptr);
   if (!st->built) Rf_error("rmsprop: the optimizer is not built");
   if (TYPEOF(lr_) != REALSXP || XLENGTH(lr_) != 1 || !R_FINITE(REAL(lr_)[0]) || REAL(lr_)[0] < 0)
@@ -311,7 +314,8 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   const double k = cfg[CFG_ACCUM_STEPS];
   const double it = *st->iterations;
   const int is_update = k == 0 || fmod(it + 1, k) == 0;
-  const double loss_scale = cfg[CFG_LOSS_SCALE];
+  const double override = Rf_asReal(loss_scale_);
+  const double loss_scale = R_FINITE(override) && override > 0 ? override : cfg[CFG_LOSS_SCALE];
   if (!is_update) {
     for (R_xlen_t i = 0; i < nvar; i++) {
       if (g[i] == NULL) continue;
