@@ -248,11 +248,19 @@ config_vector <- function(config) {
 
 # Public methods: each is a closure whose environment holds `self` and
 # `private`, so the object serializes as plain R data.
+# `step` is the hot path: one .Call that reads `private` itself; the rarer
+# cases (first step, schedules, warnings, errors) come back as a signal and
+# go the general way.
 optimizer_methods <- list(
-  step = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
+  step = function(grads, variables) {
+    res <- .Call(C_step_private, private, grads, variables, FALSE)
+    if (is.null(attr(res, "rmsprop_signal"))) res else step_signal(private, res, grads, variables, FALSE)
+  },
   apply = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
   step_in_place = function(grads, variables) {
-    invisible(optimizer_step(private, grads, variables, TRUE))
+    res <- .Call(C_step_private, private, grads, variables, TRUE)
+    if (!is.null(attr(res, "rmsprop_signal"))) res <- step_signal(private, res, grads, variables, TRUE)
+    invisible(res)
   },
   apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
   build = function(variables) {
@@ -346,6 +354,12 @@ optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
     res <- handle_signal(private, res, grads, variables)
   }
   res
+}
+
+# What the fast path could not finish: "slow" means nothing was done yet.
+step_signal <- function(private, sig, grads, variables, in_place) {
+  if (sig$kind == "slow") optimizer_step(private, grads, variables, in_place)
+  else handle_signal(private, sig, grads, variables)
 }
 
 # The first step builds the optimizer; if the step then fails (or is

@@ -12,6 +12,7 @@ SEXP C_state_forget(SEXP ptr);
 SEXP C_live_states(void);
 SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr, SEXP in_place,
             SEXP loss_scale);
+SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place);
 SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel);
 SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel);
 SEXP C_kernel_info(void);
@@ -29,6 +30,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(C_state_forget, 1),
   CALLDEF(C_live_states, 0),
   CALLDEF(C_step, 7),
+  CALLDEF(C_step_private, 4),
   CALLDEF(C_ema_values, 3),
   CALLDEF(C_check_structure, 3),
   CALLDEF(C_kernel_info, 0),

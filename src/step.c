@@ -17,16 +17,28 @@
 /* ---- walking the structure ------------------------------------------- */
 
 enum { SIG_NONE, SIG_STRUCTURE, SIG_TYPE, SIG_LENGTH, SIG_DIM, SIG_NONFINITE,
-       SIG_ALL_NULL, SIG_NULL_GRADIENTS, SIG_SHARED, SIG_IN_PLACE_TYPE };
+       SIG_ALL_NULL, SIG_NULL_GRADIENTS, SIG_SHARED, SIG_IN_PLACE_TYPE, SIG_SLOW };
 
 static const char *signal_names[] = {
   "none", "structure", "type", "length", "dim", "nonfinite", "all_null",
-  "null_gradients", "shared", "in_place_type"
+  "null_gradients", "shared", "in_place_type", "slow"
 };
+
+/* Everything the step needs to know about one variable. */
+typedef struct {
+  SEXP var, grad, skel;   /* the caller's leaves and the skeleton's */
+  const double *g;        /* gradient as doubles, NULL when the gradient is NULL */
+  const double *vin;      /* where the current values are read */
+  double *out;            /* where the new values are written */
+  int written;
+} leaf_rec;
+
+/* Steps on a few variables keep their records on the C stack. */
+#define FEW_LEAVES 8
 
 typedef struct {
   R_xlen_t nvar, next;
-  SEXP *vars, *grads, *skels;
+  leaf_rec *leaves;
   int code;          /* SIG_* of the first problem found */
   int which;         /* 0 = variables, 1 = gradients */
   R_xlen_t index;    /* 1-based flat index of the variable, 0 = the structure */
@@ -62,7 +74,7 @@ static int same_dims(SEXP a, SEXP b) {
 
 static int is_numeric_leaf(SEXP x) {
   int t = TYPEOF(x);
-  return (t == REALSXP || t == INTSXP || t == LGLSXP) && !Rf_inherits(x, "factor");
+  return (t == REALSXP || t == INTSXP || t == LGLSXP) && !(OBJECT(x) && Rf_inherits(x, "factor"));
 }
 
 /* Leaves of the skeleton are length-1 doubles (the variable's length) with
@@ -134,18 +146,21 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
       return;
     }
   }
-  w->vars[w->next] = v;
-  w->grads[w->next] = with_grads ? g : R_NilValue;
-  w->skels[w->next] = skel;
+  leaf_rec *rec = &w->leaves[w->next];
+  memset(rec, 0, sizeof *rec);
+  rec->var = v;
+  rec->grad = with_grads ? g : R_NilValue;
+  rec->skel = skel;
   w->next++;
 }
 
-static void walk_all(walk_ctx *w, R_xlen_t nvar, SEXP skel, SEXP vars, SEXP grads, int with_grads) {
+/* `stack` holds FEW_LEAVES records; more come from R_alloc (freed by R when
+ * the .Call returns, also on error). */
+static void walk_all(walk_ctx *w, leaf_rec *stack, R_xlen_t nvar, SEXP skel, SEXP vars,
+                     SEXP grads, int with_grads) {
   memset(w, 0, sizeof *w);
   w->nvar = nvar;
-  w->vars = (SEXP *) R_alloc(nvar, sizeof(SEXP));
-  w->grads = (SEXP *) R_alloc(nvar, sizeof(SEXP));
-  w->skels = (SEXP *) R_alloc(nvar, sizeof(SEXP));
+  w->leaves = nvar <= FEW_LEAVES ? stack : (leaf_rec *) R_alloc(nvar, sizeof(leaf_rec));
   walk(w, skel, vars, grads, with_grads);
   if (w->code == SIG_NONE && w->next != nvar) fail(w, SIG_STRUCTURE, 0, "count");
 }
@@ -161,8 +176,17 @@ static SEXP make_signal(const walk_ctx *w, int code, SEXP value, SEXP null_index
   SET_VECTOR_ELT(s, 4, value);
   SET_VECTOR_ELT(s, 5, null_index);
   Rf_setAttrib(s, R_ClassSymbol, Rf_mkString("rmsprop_signal"));
+  Rf_setAttrib(s, Rf_install("rmsprop_signal"), Rf_ScalarLogical(TRUE));
   UNPROTECT(1);
   return s;
+}
+
+/* The "slow" signal: this call needs R's help (build, or a learning rate that
+ * is not a plain number). Nothing was checked or changed yet. */
+static SEXP slow_signal(void) {
+  walk_ctx w;
+  memset(&w, 0, sizeof w);
+  return make_signal(&w, SIG_SLOW, R_NilValue, R_NilValue);
 }
 
 /* ---- reading gradients ------------------------------------------------ */
@@ -204,25 +228,26 @@ static int ptr_compare(const void *a, const void *b) {
  * where each leaf's values can be read as doubles: the caller's vector when
  * it is double (the values are not copied yet: the update reads them from
  * there and writes the result once), else the converted copy in the leaf. */
-static SEXP copy_structure(SEXP skel, SEXP v, double **out, const double **vin, R_xlen_t *next) {
+static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) {
   if (TYPEOF(skel) == VECSXP) {
     R_xlen_t n = XLENGTH(skel);
     SEXP res = PROTECT(Rf_allocVector(VECSXP, n));
     DUPLICATE_ATTRIB(res, v);
     for (R_xlen_t i = 0; i < n; i++)
-      SET_VECTOR_ELT(res, i, copy_structure(VECTOR_ELT(skel, i), VECTOR_ELT(v, i), out, vin, next));
+      SET_VECTOR_ELT(res, i, copy_structure(VECTOR_ELT(skel, i), VECTOR_ELT(v, i), leaves, next));
     UNPROTECT(1);
     return res;
   }
   R_xlen_t n = XLENGTH(v);
   SEXP leaf = PROTECT(Rf_allocVector(REALSXP, n));
   DUPLICATE_ATTRIB(leaf, v);
-  out[*next] = REAL(leaf);
+  leaf_rec *rec = &leaves[*next];
+  rec->out = REAL(leaf);
   if (TYPEOF(v) == REALSXP) {
-    vin[*next] = REAL_RO(v);
+    rec->vin = REAL_RO(v);
   } else {
     copy_doubles(n, as_doubles(v), REAL(leaf));
-    vin[*next] = REAL(leaf);
+    rec->vin = REAL(leaf);
   }
   (*next)++;
   UNPROTECT(1);
@@ -250,18 +275,18 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
 
   /* 1. Every check, before anything changes. */
   walk_ctx w;
-  walk_all(&w, nvar, skel, vars, grads, 1);
+  leaf_rec stack[FEW_LEAVES];
+  walk_all(&w, stack, nvar, skel, vars, grads, 1);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
-  const double **g = (const double **) R_alloc(nvar, sizeof(double *));
+  leaf_rec *L = w.leaves;
   R_xlen_t n_null = 0;
   for (R_xlen_t i = 0; i < nvar; i++) {
-    if (w.grads[i] == R_NilValue) {
-      g[i] = NULL;
+    if (L[i].grad == R_NilValue) {
       n_null++;
       continue;
     }
-    g[i] = as_doubles(w.grads[i]);
-    R_xlen_t bad = first_nonfinite(g[i], XLENGTH(w.grads[i]));
+    L[i].g = as_doubles(L[i].grad);
+    R_xlen_t bad = first_nonfinite(L[i].g, XLENGTH(L[i].grad));
     if (bad >= 0) {
       w.index = i + 1;
       w.which = 1;
@@ -272,20 +297,24 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   if (n_null == nvar) return make_signal(&w, SIG_ALL_NULL, R_NilValue, R_NilValue);
   if (in_place) {
     for (R_xlen_t i = 0; i < nvar; i++) {
-      if (TYPEOF(w.vars[i]) != REALSXP) {
+      if (TYPEOF(L[i].var) != REALSXP) {
         w.index = i + 1;
-        snprintf(w.detail, sizeof w.detail, "%s", Rf_type2char(TYPEOF(w.vars[i])));
+        snprintf(w.detail, sizeof w.detail, "%s", Rf_type2char(TYPEOF(L[i].var)));
         return make_signal(&w, SIG_IN_PLACE_TYPE, R_NilValue, R_NilValue);
       }
     }
     /* Two variables backed by the same memory would be updated twice. */
-    void **p = (void **) R_alloc(nvar, sizeof(void *));
-    for (R_xlen_t i = 0; i < nvar; i++) p[i] = (void *) REAL(w.vars[i]);
-    qsort(p, nvar, sizeof(void *), ptr_compare);
-    for (R_xlen_t i = 1; i < nvar; i++) {
-      if (p[i] == p[i - 1] && XLENGTH(w.vars[i]) > 0) {
-        w.index = 0;
-        return make_signal(&w, SIG_SHARED, R_NilValue, R_NilValue);
+    if (nvar > 1) {
+      void **p = (void **) R_alloc(nvar, sizeof(void *));
+      R_xlen_t np = 0;
+      for (R_xlen_t i = 0; i < nvar; i++)
+        if (XLENGTH(L[i].var) > 0) p[np++] = (void *) REAL(L[i].var);
+      qsort(p, np, sizeof(void *), ptr_compare);
+      for (R_xlen_t i = 1; i < np; i++) {
+        if (p[i] == p[i - 1]) {
+          w.index = 0;
+          return make_signal(&w, SIG_SHARED, R_NilValue, R_NilValue);
+        }
       }
     }
   }
@@ -293,19 +322,15 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   R_CheckUserInterrupt();
 
   /* 2. Results: fresh vectors shaped like the caller's variables, or (in
-   * place) the caller's own vectors. Each variable is read from vin[i] and
-   * written to out[i] exactly once; `written` tracks which still need a copy. */
+   * place) the caller's own vectors. Each variable is read from L[i].vin and
+   * written to L[i].out exactly once; `written` marks those the update wrote. */
   int nprot = 0;
-  double **out = (double **) R_alloc(nvar, sizeof(double *));
-  const double **vin = (const double **) R_alloc(nvar, sizeof(double *));
-  int *written = (int *) R_alloc(nvar, sizeof(int));
-  memset(written, 0, nvar * sizeof(int));
   SEXP result = vars;
   if (in_place) {
-    for (R_xlen_t i = 0; i < nvar; i++) out[i] = REAL(w.vars[i]), vin[i] = out[i];
+    for (R_xlen_t i = 0; i < nvar; i++) L[i].out = REAL(L[i].var), L[i].vin = L[i].out;
   } else {
     R_xlen_t next = 0;
-    result = PROTECT(copy_structure(skel, vars, out, vin, &next));
+    result = PROTECT(copy_structure(skel, vars, L, &next));
     nprot++;
   }
 
@@ -318,9 +343,9 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   const double loss_scale = R_FINITE(override) && override > 0 ? override : cfg[CFG_LOSS_SCALE];
   if (!is_update) {
     for (R_xlen_t i = 0; i < nvar; i++) {
-      if (g[i] == NULL) continue;
+      if (L[i].g == NULL) continue;
       R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
-      grad_accumulate(loss_scale, n, g[i], st->accumulator + o);
+      grad_accumulate(loss_scale, n, L[i].g, st->accumulator + o);
     }
   } else {
     grad_transform t = {loss_scale, NULL, k, 0, 0, cfg[CFG_CLIPVALUE]};
@@ -328,26 +353,29 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     if (cfg[CFG_GLOBAL_CLIPNORM] != 0) {
       double total = 0;
       for (R_xlen_t i = 0; i < nvar; i++) {
-        if (g[i] == NULL) continue;
+        if (L[i].g == NULL) continue;
         R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
         t.acc = k != 0 ? st->accumulator + o : NULL;
-        total += grad_sumsq(&t, n, g[i]);
+        total += grad_sumsq(&t, n, L[i].g);
       }
       double norm = sqrt(total), c = cfg[CFG_GLOBAL_CLIPNORM];
       global_denom = norm > c ? norm : c;
     }
     rms_params p = {lr, cfg[CFG_RHO], cfg[CFG_MOMENTUM], cfg[CFG_EPSILON], 0,
                     cfg[CFG_CENTERED] != 0};
-    double *scratch = (double *) R_alloc(BLOCK, sizeof(double));
+    /* Scratch for the transformed gradient, only when some transform is on
+     * (t.acc is set per variable below, hence the test of k). */
+    double *scratch = grad_transform_active(&t) || k != 0 || cfg[CFG_CLIPNORM] != 0 ||
+      cfg[CFG_GLOBAL_CLIPNORM] != 0 ? (double *) R_alloc(BLOCK, sizeof(double)) : NULL;
     for (R_xlen_t i = 0; i < nvar; i++) {
-      if (g[i] == NULL) continue;
+      if (L[i].g == NULL) continue;
       R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
       t.acc = k != 0 ? st->accumulator + o : NULL;
       if (cfg[CFG_GLOBAL_CLIPNORM] != 0) {
         t.clip_norm = cfg[CFG_GLOBAL_CLIPNORM];
         t.clip_denom = global_denom;
       } else if (cfg[CFG_CLIPNORM] != 0) {
-        double norm = sqrt(grad_sumsq(&t, n, g[i])), c = cfg[CFG_CLIPNORM];
+        double norm = sqrt(grad_sumsq(&t, n, L[i].g)), c = cfg[CFG_CLIPNORM];
         t.clip_norm = c;
         t.clip_denom = norm > c ? norm : c;
       }
@@ -356,23 +384,23 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
       double *mom = st->momentum ? st->momentum + o : NULL;
       double *mg = st->average_gradient ? st->average_gradient + o : NULL;
       if (!grad_transform_active(&t)) {
-        rms_update(&p, n, vin[i], g[i], out[i], ms, mom, mg);
+        rms_update(&p, n, L[i].vin, L[i].g, L[i].out, ms, mom, mg);
       } else {
         for (R_xlen_t b = 0; b < n; b += BLOCK) {
           R_xlen_t m = n - b < BLOCK ? n - b : BLOCK;
           grad_transform tb = t;
           if (t.acc != NULL) tb.acc = t.acc + b;
-          grad_prepare(&tb, m, g[i] + b, scratch);
-          rms_update(&p, m, vin[i] + b, scratch, out[i] + b, ms + b, mom ? mom + b : NULL,
+          grad_prepare(&tb, m, L[i].g + b, scratch);
+          rms_update(&p, m, L[i].vin + b, scratch, L[i].out + b, ms + b, mom ? mom + b : NULL,
                      mg ? mg + b : NULL);
         }
       }
       if (k != 0) fill_zero(n, st->accumulator + o);
-      written[i] = 1;
+      L[i].written = 1;
     }
   }
   for (R_xlen_t i = 0; i < nvar; i++)
-    if (!written[i]) copy_doubles((R_xlen_t) off[i + 1] - (R_xlen_t) off[i], vin[i], out[i]);
+    if (!L[i].written) copy_doubles((R_xlen_t) off[i + 1] - (R_xlen_t) off[i], L[i].vin, L[i].out);
 
   /* 4. EMA of every variable, also those without a gradient (SPEC A1 7-8). */
   if (cfg[CFG_USE_EMA] != 0) {
@@ -382,8 +410,8 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     int overwrite = f != 0 && fmod(iterations + 1, f) == 0;
     for (R_xlen_t i = 0; i < nvar; i++) {
       R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
-      ema_update(m, n, out[i], st->ema + o);
-      if (overwrite) copy_doubles(n, st->ema + o, out[i]);
+      ema_update(m, n, L[i].out, st->ema + o);
+      if (overwrite) copy_doubles(n, st->ema + o, L[i].out);
     }
   }
   *st->iterations = it + 1;
@@ -393,7 +421,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     nprot++;
     R_xlen_t j = 0;
     for (R_xlen_t i = 0; i < nvar; i++)
-      if (g[i] == NULL) REAL(idx)[j++] = (double) i + 1;
+      if (L[i].g == NULL) REAL(idx)[j++] = (double) i + 1;
     result = make_signal(&w, SIG_NULL_GRADIENTS, result, idx);
   }
   UNPROTECT(nprot);
@@ -404,15 +432,15 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
 SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   rms_state *st = state_get(ptr);
   walk_ctx w;
-  walk_all(&w, st->nvar, skel, vars, R_NilValue, 0);
+  leaf_rec stack[FEW_LEAVES];
+  walk_all(&w, stack, st->nvar, skel, vars, R_NilValue, 0);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
-  double **out = (double **) R_alloc(st->nvar, sizeof(double *));
-  const double **vin = (const double **) R_alloc(st->nvar, sizeof(double *));
+  leaf_rec *L = w.leaves;
   R_xlen_t next = 0;
-  SEXP result = PROTECT(copy_structure(skel, vars, out, vin, &next));
+  SEXP result = PROTECT(copy_structure(skel, vars, L, &next));
   for (R_xlen_t i = 0; i < st->nvar; i++) {
     R_xlen_t o = (R_xlen_t) st->offsets[i], n = (R_xlen_t) st->offsets[i + 1] - o;
-    copy_doubles(n, st->ema != NULL ? st->ema + o : vin[i], out[i]);
+    copy_doubles(n, st->ema != NULL ? st->ema + o : L[i].vin, L[i].out);
   }
   UNPROTECT(1);
   return result;
@@ -422,6 +450,31 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
 SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel) {
   rms_state *st = state_get(ptr);
   walk_ctx w;
-  walk_all(&w, st->nvar, skel, vars, R_NilValue, 0);
+  leaf_rec stack[FEW_LEAVES];
+  walk_all(&w, stack, st->nvar, skel, vars, R_NilValue, 0);
   return w.code == SIG_NONE ? R_NilValue : make_signal(&w, w.code, R_NilValue, R_NilValue);
+}
+
+/* The fast path of opt$step(): reads the pointer, the structure and the
+ * learning rate from the optimizer's private environment, so the R method is
+ * one closure and one .Call. Anything unusual returns the "slow" signal. */
+SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
+  static SEXP s_ptr = NULL, s_skeleton, s_lr;
+  if (s_ptr == NULL) {
+    s_ptr = Rf_install("ptr");
+    s_skeleton = Rf_install("skeleton");
+    s_lr = Rf_install("lr");
+  }
+  if (TYPEOF(private_env) != ENVSXP) Rf_error("rmsprop: not an optimizer");
+  SEXP ptr = Rf_findVarInFrame3(private_env, s_ptr, TRUE);
+  SEXP skel = Rf_findVarInFrame3(private_env, s_skeleton, TRUE);
+  SEXP lr = Rf_findVarInFrame3(private_env, s_lr, TRUE);
+  if (TYPEOF(ptr) != EXTPTRSXP || skel == R_UnboundValue || skel == R_NilValue ||
+      TYPEOF(lr) != REALSXP || XLENGTH(lr) != 1)
+    return slow_signal();
+  PROTECT(lr);
+  SEXP zero = PROTECT(Rf_ScalarReal(0));
+  SEXP res = C_step(ptr, grads, vars, skel, lr, in_place, zero);
+  UNPROTECT(2);
+  return res;
 }

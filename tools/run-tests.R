@@ -9,8 +9,9 @@ suppressPackageStartupMessages({
 dir <- if (dir.exists("tests/testthat")) "tests/testthat" else
   stop("run this from the package's source directory")
 results <- as.data.frame(test_dir(dir, filter = if (length(args)) args[[1]] else NULL,
-                                  reporter = ProgressReporter$new(show_praise = FALSE),
-                                  stop_on_failure = FALSE, load_package = "installed"))
+                                  reporter = CheckReporter$new(),
+                                  stop_on_failure = FALSE, package = "rmsprop",
+                                  load_package = "installed"))
 passed <- sum(results$passed)
 failed <- sum(results$failed) + sum(results$error)
 skipped <- sum(results$skipped)
