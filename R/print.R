@@ -6,8 +6,13 @@ format.rmsprop_optimizer <- function(x, ...) {
   private <- private_of(x)
   cfg <- private$config
   lr <- private$lr
-  lr_text <- if (is.double(lr)) format(lr) else if (inherits(lr, "rmsprop_schedule"))
-    paste(class(lr)[[1L]], "(schedule)") else "a function"
+  lr_text <- if (is.double(lr)) format(lr) else {
+    kind <- if (inherits(lr, "rmsprop_schedule"))
+      paste(sub("^rmsprop_schedule_", "", class(lr)[[1L]]), "schedule") else "a function"
+    # Printing never fails, even when the user's function does.
+    now <- tryCatch(format(current_learning_rate(private)), error = function(e) "an error")
+    sprintf("%s (next: %s)", kind, now)
+  }
   core <- sprintf("learning_rate %s, rho %s, momentum %s, epsilon %s%s", lr_text,
                   format(cfg$rho), format(cfg$momentum), format(cfg$epsilon),
                   if (cfg$centered) ", centered" else "")
