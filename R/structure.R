@@ -60,19 +60,22 @@ path_suffix <- function(path) {
 
 # The first difference between `x` and the skeleton, in words.
 describe_structure_difference <- function(skeleton, x, arg) {
+  # Gradients are compared with the variables, variables with the build.
+  built <- if (arg == "grads") "the variables are" else "the optimizer was built on"
   walk <- function(sk, x, path) {
     where <- if (length(path)) sprintf("\"%s\"", join_path(path)) else "the top level"
     if (is.list(sk)) {
       if (!is.list(x)) {
-        return(sprintf("at %s the optimizer was built on a list of %d, but `%s` has %s",
-                       where, length(sk), arg, describe_value(x)))
+        return(sprintf("at %s %s a list of %d, but `%s` has %s",
+                       where, built, length(sk), arg, describe_value(x)))
       }
       if (length(x) != length(sk)) {
-        return(sprintf("at %s the optimizer was built on a list of %d, but `%s` has a list of %d",
-                       where, length(sk), arg, length(x)))
+        return(sprintf("at %s %s a list of %d, but `%s` has a list of %d",
+                       where, built, length(sk), arg, length(x)))
       }
       if (!identical(names(x), names(sk)) && !(arg == "grads" && is.null(names(x)))) {
-        return(sprintf("at %s the names differ: built with (%s), `%s` has (%s)", where,
+        return(sprintf("at %s the names differ: %s (%s), `%s` has (%s)", where,
+                       if (arg == "grads") "the variables have" else "built with",
                        names_text(names(sk)), arg, names_text(names(x))))
       }
       for (i in seq_along(sk)) {
@@ -83,18 +86,18 @@ describe_structure_difference <- function(skeleton, x, arg) {
       return(NULL)
     }
     if (is.list(x)) {
-      return(sprintf("at %s the optimizer was built on a numeric array, but `%s` has %s",
-                     where, arg, describe_value(x)))
+      return(sprintf("at %s %s a numeric array, but `%s` has %s",
+                     where, built, arg, describe_value(x)))
     }
     if (!is_numeric_leaf(x)) {
       return(sprintf("at %s `%s` has %s, not a numeric array", where, arg, describe_value(x)))
     }
     if (length(x) != sk[[1L]]) {
-      return(sprintf("at %s the optimizer was built on length %s, but `%s` has length %d",
-                     where, format(sk[[1L]]), arg, length(x)))
+      return(sprintf("at %s %s length %s, but `%s` has length %d",
+                     where, built, format(sk[[1L]]), arg, length(x)))
     }
     if (!identical(dim(x), attr(sk, "leaf_dim")) && !(arg == "grads" && is.null(dim(x)))) {
-      return(sprintf("at %s the optimizer was built on dim %s, but `%s` has dim %s", where,
+      return(sprintf("at %s %s dim %s, but `%s` has dim %s", where, built,
                      dim_text(attr(sk, "leaf_dim")), arg, dim_text(dim(x))))
     }
     NULL
