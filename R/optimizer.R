@@ -72,8 +72,11 @@
 #'   \item{`step(grads, variables)`, `apply(grads, variables)`}{One optimizer
 #'     step. `variables` is a numeric vector, matrix or array, or a list
 #'     (named or not, nested to any depth) of them; `grads` has the same
-#'     structure (a gradient without `dim` is accepted for a matrix of the
-#'     same length). A `NULL` gradient leaves its variable unchanged, with a
+#'     structure (leniently: a gradient without `dim` is accepted for an
+#'     array of the same length, and an unnamed list of gradients for a named
+#'     list of variables, matched by position; a gradient whose names or `dim`
+#'     differ is an error). A `NULL` gradient (or a `NULL` in place of a whole
+#'     sub-list) leaves its variables unchanged, with a
 #'     warning. Returns the updated variables with the same structure, names,
 #'     `dim` and `dimnames`; the caller's objects are never modified.
 #'     Integer and logical values are taken as double. The first call builds
