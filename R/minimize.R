@@ -65,9 +65,11 @@
 #'   structure as `par`; or `NULL` for a numerical central-difference
 #'   gradient (slower: `2 * length(par)` calls of `fn` per step).
 #' @param ... Further arguments passed to `fn` and `gr`.
-#' @param optimizer An optimizer from [optimizer_rmsprop()] (or
-#'   [optimizer_loss_scale()]). `NULL` means `optimizer_rmsprop(learning_rate =
-#'   0.01)`. It is cloned, never modified.
+#' @param optimizer An optimizer from [optimizer_rmsprop()] (any object with
+#'   `$step()` and `$clone()` methods; the result of `gr` is handed to
+#'   `$step()` as it is, so with [optimizer_loss_scale()] `gr` must return the
+#'   gradient of the scaled loss). `NULL` means `optimizer_rmsprop(learning_rate
+#'   = 0.01)`. It is cloned, never modified.
 #' @param steps The number of optimizer steps: `NULL` means 1000 without
 #'   `data` and "every batch of every epoch" with `data` (then a number caps
 #'   the total number of steps).
@@ -475,8 +477,14 @@ fit_call <- function(f, par, batch, dots, has_data) {
 
 fit_local_evaluator <- function(fn, gr, dots, data) {
   has_data <- !is.null(data)
+  n_obs <- NROW(data)
   function(par, rows, need_grad = TRUE) {
-    batch <- if (has_data) data[rows, , drop = FALSE] else NULL
+    batch <- NULL
+    if (has_data) {
+      # All the rows in their order (a full batch without shuffling): no copy.
+      all_rows <- length(rows) == n_obs && !is.unsorted(rows, strictly = TRUE)
+      batch <- if (all_rows) data else data[rows, , drop = FALSE]
+    }
     loss <- fit_call(fn, par, batch, dots, has_data)
     if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
     grad <- if (is.null(gr)) {

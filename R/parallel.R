@@ -152,6 +152,7 @@ engine_shards <- function(engine) {
 # ---- code that runs on workers ---------------------------------------------
 
 worker_functions <- c("fit_call", "fit_check_loss", "fit_relist", "numerical_partials",
+                      "worker_batch",
                       "rmsprop_abort", "describe_value", "worker_load", "worker_task",
                       "worker_state", "worker_setup", "worker_cleanup", "worker_cluster_task",
                       "worker_future_task", "worker_sweep")
@@ -191,7 +192,7 @@ worker_state <- function(payload, lib) {
 worker_task <- function(state, task, par) {
   tryCatch({
     if (identical(task$type, "shard")) {
-      batch <- if (is.null(task$batch)) state$data[task$rows, , drop = FALSE] else task$batch
+      batch <- if (is.null(task$batch)) worker_batch(state, task) else task$batch
       loss <- fit_check_loss(fit_call(state$fn, par, batch, state$dots, TRUE))
       grad <- NULL
       if (task$need_grad) {
@@ -210,6 +211,23 @@ worker_task <- function(state, task, par) {
   }, error = function(e) list(ok = FALSE, message = conditionMessage(e)))
 }
 
+# The rows of a task from the data the worker holds. A contiguous range of
+# rows is sent as its two ends, and the last one is kept, so a full-batch run
+# without shuffling cuts its shard once, not at every step.
+worker_batch <- function(state, task) {
+  if (is.null(task$range)) return(state$data[task$rows, , drop = FALSE])
+  cache <- state$cache
+  key <- paste(task$range, collapse = ":")
+  if (!is.null(cache) && identical(cache$key, key)) return(cache$batch)
+  rows <- seq.int(task$range[1L], task$range[2L])
+  batch <- if (length(rows) == NROW(state$data)) state$data else state$data[rows, , drop = FALSE]
+  if (!is.null(cache)) {
+    cache$key <- key
+    cache$batch <- batch
+  }
+  batch
+}
+
 # Cluster workers keep the run's state between steps under a key.
 worker_setup <- function(key, payload, lib) {
   store <- if (exists(".rmsprop_runs", envir = globalenv(), inherits = FALSE)) {
@@ -221,6 +239,7 @@ worker_setup <- function(key, payload, lib) {
   state <- tryCatch(worker_state(payload, lib),
                     error = function(e) structure(list(message = conditionMessage(e)),
                                                   class = "rmsprop_worker_failed"))
+  if (is.list(state)) state$cache <- new.env(parent = emptyenv())
   assign(key, state, envir = store)
   TRUE
 }
@@ -304,7 +323,7 @@ engine_run <- function(engine, tasks, fun_name, shared, wenv) {
       }),
     future = {
       futures <- lapply(tasks, function(t) {
-        future::future(f(t), substitute = TRUE, lazy = FALSE, seed = NULL,
+        future::future(quote(f(t)), substitute = FALSE, lazy = FALSE, seed = NULL,
                        globals = list(f = fun_with_args(fun, shared), t = t),
                        packages = character(0))
       })
@@ -385,7 +404,8 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
   }
   run_tasks <- if (engine$type == "sequential") {
     # In this process: the same worker code on the unpacked state.
-    state <- list(fn = fn, gr = gr, dots = dots, data = data)
+    state <- list(fn = fn, gr = gr, dots = dots, data = data,
+                  cache = new.env(parent = emptyenv()))
     task_fun <- get("worker_task", envir = wenv)
     function(tasks, par) lapply(tasks, function(t) task_fun(state, t, par))
   } else if (engine$type == "cluster") {
@@ -418,7 +438,12 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
     shards <- split_even(rows, n_shards)
     tasks <- lapply(shards, function(r) {
       t <- list(type = "shard", rows = r, need_grad = need_grad, batch = NULL)
-      if (engine$type == "future") t$batch <- data[r, , drop = FALSE]
+      if (engine$type == "future") {
+        t$batch <- data[r, , drop = FALSE]
+      } else if (r[length(r)] - r[1L] + 1L == length(r) && !is.unsorted(r, strictly = TRUE)) {
+        t$rows <- NULL
+        t$range <- c(r[1L], r[length(r)])
+      }
       t
     })
     res <- run_tasks(tasks, par)
