@@ -31,6 +31,7 @@
 #'   `$`: `step(grads, variables)`, `apply(grads, variables)`,
 #'   `apply_gradients(grads_and_vars)`, `scale_loss(loss)` (the loss times
 #'   the current factor), `finalize_variable_values(variables)`,
+#'   `load_variables(values)` (a list like `$variables`),
 #'   `build(variables)`, `get_config()`, `clone()` (deep, inner optimizer
 #'   included), and the properties `loss_scale_factor` (the current factor),
 #'   `inner_optimizer`, `iterations`, `learning_rate` (read and assign, passed
@@ -121,6 +122,10 @@ loss_scale_methods <- list(
     invisible(self)
   },
   current_learning_rate = function() private$inner$current_learning_rate(),
+  load_variables = function(values) {
+    loss_scale_load_variables(private, values)
+    invisible(self)
+  },
   get_config = function() {
     c(list(inner_optimizer = do.call(optimizer_rmsprop, private$inner$get_config())),
       private$config)
@@ -161,6 +166,32 @@ loss_scale_bindings <- list(
     c(own, private$inner$variables)
   }
 )
+
+# The wrapper's own two entries come first, then the inner optimizer's; the
+# inner one checks its part completely before anything is set.
+loss_scale_load_variables <- function(private, values) {
+  own <- paste0(private$config$name, c("/step_counter", "/dynamic_scale"))
+  if (!is.list(values) || length(values) < 2L || !identical(names(values)[1:2], own)) {
+    rmsprop_abort("argument", sprintf(
+      "`values` must be a list like `opt$variables`, starting with \"%s\" and \"%s\".",
+      own[[1L]], own[[2L]]), argument = "values")
+  }
+  counter <- values[[1L]]
+  scale <- values[[2L]]
+  if (!is_single_number(counter) || counter < 0 || counter != round(counter) ||
+      counter >= private$config$dynamic_growth_steps) {
+    rmsprop_abort("argument", sprintf(
+      "`values[[\"%s\"]]` must be a whole number in [0, %s), not %s.", own[[1L]],
+      format(private$config$dynamic_growth_steps), describe_value(counter)), argument = "values")
+  }
+  if (!is_single_number(scale) || scale <= 0) {
+    rmsprop_abort("argument", sprintf("`values[[\"%s\"]]` must be a finite number > 0, not %s.",
+                                      own[[2L]], describe_value(scale)), argument = "values")
+  }
+  private$inner$load_variables(values[-(1:2)])
+  private$counter <- as.double(counter)
+  private$scale <- as.double(scale)
+}
 
 loss_scale_step <- function(private, grads, variables) {
   inner <- private_of(private$inner)

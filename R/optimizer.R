@@ -533,6 +533,13 @@ optimizer_scale_loss <- function(private, loss) {
 
 optimizer_clone <- function(private) {
   fields <- mget(c("skeleton", "paths", "exclusions", "lr"), envir = private)
-  new_rmsprop_optimizer(private$config, ptr = .Call(C_state_clone, private$ptr),
+  config <- private$config
+  if (is.function(fields$lr) && !inherits(fields$lr, "rmsprop_schedule")) {
+    # A user's function may keep state in its closure: the copy gets its own,
+    # as after saveRDS(), so stepping one never moves the other's rate.
+    fields$lr <- unserialize(serialize(fields$lr, NULL))
+    config$learning_rate <- fields$lr
+  }
+  new_rmsprop_optimizer(config, ptr = .Call(C_state_clone, private$ptr),
                         private_fields = fields)
 }

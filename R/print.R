@@ -9,9 +9,14 @@ format.rmsprop_optimizer <- function(x, ...) {
   lr_text <- if (is.double(lr)) format(lr) else {
     kind <- if (inherits(lr, "rmsprop_schedule"))
       paste(sub("^rmsprop_schedule_", "", class(lr)[[1L]]), "schedule") else "a function"
-    # Printing never fails, even when the user's function does.
-    now <- tryCatch(format(current_learning_rate(private)), error = function(e) "an error")
-    sprintf("%s (next: %s)", kind, now)
+    # Only schedules are evaluated: calling a user's function could change
+    # its state (and so the training). Printing never fails.
+    if (inherits(lr, "rmsprop_schedule")) {
+      now <- tryCatch(format(current_learning_rate(private)), error = function(e) "an error")
+      sprintf("%s (next: %s)", kind, now)
+    } else {
+      kind
+    }
   }
   core <- sprintf("learning_rate %s, rho %s, momentum %s, epsilon %s%s", lr_text,
                   format(cfg$rho), format(cfg$momentum), format(cfg$epsilon),

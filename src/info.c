@@ -13,7 +13,7 @@ SEXP C_kernel_info(void) {
 
 SEXP C_set_threads(SEXP n) {
   int k = Rf_asInteger(n);
-  if (k == NA_INTEGER || k < 0) Rf_error("rmsprop: the thread count must be a whole number >= 0");
+  if (k == NA_INTEGER || k < 0) rms_abort("the thread count must be a whole number >= 0");
   kernel_set_threads(k);
   return R_NilValue;
 }

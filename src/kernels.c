@@ -1,115 +1,396 @@
 /* kernels.c: the numeric loops of one optimizer step, on plain double arrays.
  *
- * Owns: the arithmetic of SPEC A1 steps 2-7, written in exactly the order of
- * the SPEC formulas so results agree with a plain-R reference bit for bit
- * wherever IEEE arithmetic allows.
- * Must never: call the R API, allocate, raise errors, or reorder floating
- * point operations (no algebraic shortcuts such as multiplying by 1/x).
+ * Owns: the arithmetic of SPEC A1 steps 2-8, written in exactly the order of
+ * the SPEC formulas so results agree with a plain-R reference bit for bit;
+ * the choice of instruction set (AVX2 or SSE2 where the CPU has it, checked
+ * at run time, else portable scalar C) and of the number of threads.
+ * Must never: call the R API (these functions run inside OpenMP parallel
+ * regions), allocate, raise errors, or reorder floating point operations (no
+ * algebraic shortcuts such as multiplying by 1/x, no fused multiply-add).
+ *
+ * Why SIMD by hand: R compiles packages at -O2 with math errno on, where GCC
+ * keeps sqrt and division scalar; the flags that fix that are non-portable in
+ * Makevars. SSE2/AVX intrinsics give the vector sqrt and division (IEEE,
+ * correctly rounded, so every lane equals the scalar result) without them.
+ * Why the results never depend on threads: every loop is element-wise except
+ * the sum of squares, which is cut into fixed chunks whose order is fixed.
  */
 #include "rmsprop.h"
+#include "kernels_omp.h"
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Contraction of a * b + c into an FMA would change results; it can only
+ * happen when the compiler is told the CPU has FMA (e.g. -march=native in a
+ * user's Makevars). Clang honours the standard pragma; for GCC it is the
+ * default -ffp-contract=fast that would contract, hence the optimize pragma,
+ * used only in that case. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__) && (defined(__FP_FAST_FMA) || defined(__FMA__))
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/* Everything one pass needs, flattened so the loops read plain fields. */
+typedef struct {
+  double lr, rho, one_minus_rho, eps, beta, wd;
+  double ls, k, cn, cd, cv;
+  int has_ls, has_cn, has_cv;
+  double em, one_minus_em;
+  int overwrite;
+  int variant; /* centered | momentum << 1 | decay << 2 | transform << 3 | ema << 4 */
+  const double *v_in, *g;
+  double *v_out, *ms, *mom, *mg, *acc, *avg;
+} kjob;
+
+/* ---- the loops, once per instruction set -------------------------------- */
+
+#define VT double
+#define VW 1
+#define SUF(x) x##_scalar
+#define KATTR
+#define VLD(p) (*(p))
+#define VST(p, x) (*(p) = (x))
+#define VSET1(x) (x)
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VSQRT(a) sqrt(a)
+#define VMAXLO(lo, x) ((lo) > (x) ? (lo) : (x))
+#define VMINHI(hi, x) ((hi) < (x) ? (hi) : (x))
+#include "kernels_body.h"
+#undef VT
+#undef VW
+#undef SUF
+#undef KATTR
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VSQRT
+#undef VMAXLO
+#undef VMINHI
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define RMS_X86 1
+#include <immintrin.h>
+
+/* SSE2: two doubles per vector. MAXPD/MINPD return their second operand
+ * when either is NaN, which is exactly (lo > x ? lo : x). */
+#define VT __m128d
+#define VW 2
+#define SUF(x) x##_sse2
+#define KATTR __attribute__((target("sse2")))
+#define VLD(p) _mm_loadu_pd(p)
+#define VST(p, x) _mm_storeu_pd((p), (x))
+#define VSET1(x) _mm_set1_pd(x)
+#define VADD(a, b) _mm_add_pd((a), (b))
+#define VSUB(a, b) _mm_sub_pd((a), (b))
+#define VMUL(a, b) _mm_mul_pd((a), (b))
+#define VDIV(a, b) _mm_div_pd((a), (b))
+#define VSQRT(a) _mm_sqrt_pd(a)
+#define VMAXLO(lo, x) _mm_max_pd((lo), (x))
+#define VMINHI(hi, x) _mm_min_pd((hi), (x))
+#include "kernels_body.h"
+#undef VT
+#undef VW
+#undef SUF
+#undef KATTR
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VSQRT
+#undef VMAXLO
+#undef VMINHI
+
+/* AVX2 (the AVX subset): four doubles per vector. Not "fma": no contraction. */
+#define VT __m256d
+#define VW 4
+#define SUF(x) x##_avx2
+#define KATTR __attribute__((target("avx2")))
+#define VLD(p) _mm256_loadu_pd(p)
+#define VST(p, x) _mm256_storeu_pd((p), (x))
+#define VSET1(x) _mm256_set1_pd(x)
+#define VADD(a, b) _mm256_add_pd((a), (b))
+#define VSUB(a, b) _mm256_sub_pd((a), (b))
+#define VMUL(a, b) _mm256_mul_pd((a), (b))
+#define VDIV(a, b) _mm256_div_pd((a), (b))
+#define VSQRT(a) _mm256_sqrt_pd(a)
+#define VMAXLO(lo, x) _mm256_max_pd((lo), (x))
+#define VMINHI(hi, x) _mm256_min_pd((hi), (x))
+#include "kernels_body.h"
+#undef VT
+#undef VW
+#undef SUF
+#undef KATTR
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VSQRT
+#undef VMAXLO
+#undef VMINHI
+#endif
+
+/* ---- choosing the instruction set --------------------------------------- */
+
+typedef void (*range_fn)(const kjob *, R_xlen_t, R_xlen_t);
+typedef double (*sum_fn)(const kjob *, R_xlen_t, R_xlen_t);
+
+typedef struct {
+  const char *name;
+  range_fn update, accumulate, ema;
+  sum_fn sumsq;
+} isa_table;
+
+static const isa_table isa_scalar = {"scalar", rms_range_scalar, accumulate_range_scalar,
+                                     ema_range_scalar, sumsq_range_scalar};
+#ifdef RMS_X86
+static const isa_table isa_sse2 = {"sse2", rms_range_sse2, accumulate_range_sse2,
+                                   ema_range_sse2, sumsq_range_sse2};
+static const isa_table isa_avx2 = {"avx2", rms_range_avx2, accumulate_range_avx2,
+                                   ema_range_avx2, sumsq_range_avx2};
+#endif
+
+/* Decided once, on the first call (always from R's main thread). */
+static const isa_table *isa = NULL;
+
+static const isa_table *kernel_table(void) {
+  if (isa != NULL) return isa;
+  const isa_table *t = &isa_scalar;
+#ifdef RMS_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) t = &isa_avx2;
+  else if (__builtin_cpu_supports("sse2")) t = &isa_sse2;
+#endif
+  /* RMSPROP_ISA=scalar|sse2 forces a narrower set (for tests and benches);
+   * a wider one than the CPU has is never taken. */
+  const char *force = getenv("RMSPROP_ISA");
+  if (force != NULL) {
+    if (strcmp(force, "scalar") == 0) t = &isa_scalar;
+#ifdef RMS_X86
+    else if (strcmp(force, "sse2") == 0 && t == &isa_avx2) t = &isa_sse2;
+#endif
+  }
+  isa = t;
+  return t;
+}
+
+const char *kernel_isa(void) { return kernel_table()->name; }
+
+/* ---- threads ------------------------------------------------------------- */
+
+/* Below this many elements a step stays on one thread: the fork/join of a
+ * parallel region costs more than it saves. */
+#define PAR_MIN 65536
+
+/* 0 = the default: OpenMP's (OMP_NUM_THREADS, else all cores), or the
+ * environment variable RMSPROP_NUM_THREADS when set; always within
+ * OMP_THREAD_LIMIT. Set only from R's main thread. */
+static int user_threads = 0;
+
+int kernel_threads(void) {
+#ifdef _OPENMP
+  int n = user_threads;
+  if (n <= 0) {
+    const char *env = getenv("RMSPROP_NUM_THREADS");
+    if (env != NULL) n = atoi(env);
+  }
+  if (n <= 0) n = omp_get_max_threads();
+  int limit = omp_get_thread_limit();
+  if (n > limit) n = limit;
+  return n < 1 ? 1 : n;
+#else
+  return 1;
+#endif
+}
+
+void kernel_set_threads(int n) { user_threads = n < 0 ? 0 : n; }
+
+/* Runs fn over [0, n): serially for small n, else as contiguous ranges, one
+ * per thread, cut at multiples of 8 elements (64 bytes) so no two threads
+ * write the same cache line. Element-wise work only. */
+static void run_range(range_fn fn, const kjob *j, R_xlen_t n) {
+  if (n <= 0) return;
+  int nt = n >= PAR_MIN ? kernel_threads() : 1;
+  if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
+#ifdef _OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      R_xlen_t T = omp_get_num_threads(), t = omp_get_thread_num();
+      R_xlen_t per = ((n + T - 1) / T + 7) & ~((R_xlen_t) 7);
+      R_xlen_t b = t * per, e = b + per < n ? b + per : n;
+      if (b < e) fn(j, b, e);
+    }
+    return;
+  }
+#endif
+  fn(j, 0, n);
+}
+
+/* ---- the API of rmsprop.h ------------------------------------------------ */
 
 int grad_transform_active(const grad_transform *t) {
   return t->loss_scale != 0 || t->acc != NULL || t->clip_norm != 0 || t->clip_value != 0;
 }
 
-/* The gradient before clipping: g / loss_scale, then (g + acc) / k. */
-static inline double pre_clip(const grad_transform *t, const double *g, R_xlen_t i) {
-  double x = g[i];
-  if (t->loss_scale != 0) x = x / t->loss_scale;
-  if (t->acc != NULL) x = (x + t->acc[i]) / t->accum_steps;
-  return x;
+static void job_transform(kjob *j, const grad_transform *t) {
+  j->ls = t != NULL ? t->loss_scale : 0;
+  j->has_ls = j->ls != 0;
+  j->k = t != NULL ? t->accum_steps : 0;
+  j->cn = t != NULL ? t->clip_norm : 0;
+  j->has_cn = j->cn != 0;
+  j->cd = t != NULL ? t->clip_denom : 0;
+  j->cv = t != NULL ? t->clip_value : 0;
+  j->has_cv = j->cv != 0;
 }
 
+/* Sums of fixed chunks of this many elements, added in chunk order: the
+ * same sum for every thread count and instruction set. */
+#define SUMSQ_CHUNK 4096
+/* Chunks per parallel round (their sums wait in a stack array). */
+#define SUMSQ_ROUND 256
+
+double grad_sumsq(const grad_transform *t, R_xlen_t n, const double *g) {
+  const isa_table *T = kernel_table();
+  kjob j;
+  memset(&j, 0, sizeof j);
+  job_transform(&j, t);
+  j.g = g;
+  j.acc = (double *) t->acc; /* only read here */
+  R_xlen_t nchunk = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+  int nt = n >= PAR_MIN ? kernel_threads() : 1;
+  double total = 0;
+  for (R_xlen_t c0 = 0; c0 < nchunk; c0 += SUMSQ_ROUND) {
+    int m = (int) (nchunk - c0 < SUMSQ_ROUND ? nchunk - c0 : SUMSQ_ROUND);
+    double part[SUMSQ_ROUND];
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && m > 1)
+#endif
+    for (int c = 0; c < m; c++) {
+      R_xlen_t b = (c0 + c) * SUMSQ_CHUNK;
+      R_xlen_t e = b + SUMSQ_CHUNK < n ? b + SUMSQ_CHUNK : n;
+      part[c] = T->sumsq(&j, b, e);
+    }
+    for (int c = 0; c < m; c++) total += part[c];
+  }
+  (void) nt;
+  return total;
+}
+
+/* The transformed gradient alone (kept for callers that want it; the step
+ * itself transforms on the fly in rms_step()). */
 void grad_prepare(const grad_transform *t, R_xlen_t n, const double *g, double *out) {
   const double cn = t->clip_norm, cd = t->clip_denom, cv = t->clip_value;
   for (R_xlen_t i = 0; i < n; i++) {
-    double x = pre_clip(t, g, i);
+    double x = g[i];
+    if (t->loss_scale != 0) x = x / t->loss_scale;
+    if (t->acc != NULL) x = (x + t->acc[i]) / t->accum_steps;
     if (cn != 0) x = x * cn / cd;
     if (cv != 0) x = x < -cv ? -cv : (x > cv ? cv : x);
     out[i] = x;
   }
 }
 
-/* Sum of squares of the pre-clip gradient, summed in index order so the
- * result never depends on how the work is split. */
-double grad_sumsq(const grad_transform *t, R_xlen_t n, const double *g) {
-  double s = 0;
-  for (R_xlen_t i = 0; i < n; i++) {
-    double x = pre_clip(t, g, i);
-    s += x * x;
-  }
-  return s;
-}
-
 void grad_accumulate(double loss_scale, R_xlen_t n, const double *g, double *acc) {
-  if (loss_scale != 0) {
-    for (R_xlen_t i = 0; i < n; i++) acc[i] = acc[i] + g[i] / loss_scale;
-  } else {
-    for (R_xlen_t i = 0; i < n; i++) acc[i] = acc[i] + g[i];
-  }
+  kjob j;
+  memset(&j, 0, sizeof j);
+  j.ls = loss_scale;
+  j.has_ls = loss_scale != 0;
+  j.g = g;
+  j.acc = acc;
+  run_range(kernel_table()->accumulate, &j, n);
 }
 
-/* Weight decay of SPEC A1 step 5, applied to the value the update reads. */
-static inline double decayed(const rms_params *p, double v) {
-  return p->weight_decay != 0 ? v - v * p->weight_decay * p->lr : v;
+static void job_params(kjob *j, const rms_params *p) {
+  j->lr = p->lr;
+  j->rho = p->rho;
+  j->one_minus_rho = 1 - p->rho;
+  j->eps = p->epsilon;
+  j->beta = p->momentum;
+  j->wd = p->weight_decay;
 }
 
-/* One loop per (centered, momentum) combination keeps every inner loop free
- * of branches on loop-invariant flags. */
+void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
+              R_xlen_t n, const rms_arrays *a) {
+  kjob j;
+  memset(&j, 0, sizeof j);
+  job_params(&j, p);
+  job_transform(&j, t);
+  j.em = ema_m;
+  j.one_minus_em = 1 - ema_m;
+  j.overwrite = ema_overwrite != 0;
+  j.v_in = a->v_in;
+  j.g = a->g;
+  j.v_out = a->v_out;
+  j.ms = a->ms;
+  j.mom = a->mom;
+  j.mg = a->mg;
+  j.acc = a->acc;
+  j.avg = a->avg;
+  int centered = p->centered != 0, mom = p->momentum > 0, decay = p->weight_decay != 0;
+  int tr = j.has_ls || j.acc != NULL || j.has_cn || j.has_cv;
+  int ema = a->avg != NULL;
+  j.variant = centered | mom << 1 | decay << 2 | tr << 3 | ema << 4;
+  run_range(kernel_table()->update, &j, n);
+}
+
 void rms_update(const rms_params *p, R_xlen_t n, const double *v_in, const double *g,
                 double *v_out, double *ms, double *mom, double *mg) {
-  const double lr = p->lr, rho = p->rho, one_minus_rho = 1 - p->rho;
-  const double eps = p->epsilon, beta = p->momentum;
-  if (!p->centered && beta == 0) {
-    for (R_xlen_t i = 0; i < n; i++) {
-      double gi = g[i];
-      double s = rho * ms[i] + one_minus_rho * (gi * gi);
-      ms[i] = s;
-      v_out[i] = decayed(p, v_in[i]) - lr * gi / sqrt(s + eps);
-    }
-  } else if (!p->centered) {
-    for (R_xlen_t i = 0; i < n; i++) {
-      double gi = g[i];
-      double s = rho * ms[i] + one_minus_rho * (gi * gi);
-      ms[i] = s;
-      double m = beta * mom[i] + lr * gi / sqrt(s + eps);
-      mom[i] = m;
-      v_out[i] = decayed(p, v_in[i]) - m;
-    }
-  } else {
-    for (R_xlen_t i = 0; i < n; i++) {
-      double gi = g[i];
-      double s = rho * ms[i] + one_minus_rho * (gi * gi);
-      double a = rho * mg[i] + one_minus_rho * gi;
-      ms[i] = s;
-      mg[i] = a;
-      double inc = lr * gi / sqrt(s - a * a + eps);
-      if (beta > 0) {
-        double m = beta * mom[i] + inc;
-        mom[i] = m;
-        v_out[i] = decayed(p, v_in[i]) - m;
-      } else {
-        v_out[i] = decayed(p, v_in[i]) - inc;
-      }
-    }
-  }
+  rms_arrays a = {v_in, g, v_out, ms, mom, mg, NULL, NULL};
+  rms_step(p, NULL, 0, 0, n, &a);
+}
+
+void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
+              double *avg) {
+  kjob j;
+  memset(&j, 0, sizeof j);
+  j.em = m;
+  j.one_minus_em = 1 - m;
+  j.overwrite = overwrite != 0;
+  j.v_in = v_in;
+  j.v_out = v_out;
+  j.avg = avg;
+  run_range(kernel_table()->ema, &j, n);
 }
 
 void ema_update(double m, R_xlen_t n, const double *v, double *avg) {
-  const double one_minus_m = 1 - m;
-  for (R_xlen_t i = 0; i < n; i++) avg[i] = m * avg[i] + one_minus_m * v[i];
+  ema_step(m, 0, n, v, (double *) v, avg);
+}
+
+static void zero_range(const kjob *j, R_xlen_t b, R_xlen_t e) {
+  memset(j->v_out + b, 0, (size_t) (e - b) * sizeof(double));
+}
+
+static void copy_range(const kjob *j, R_xlen_t b, R_xlen_t e) {
+  memcpy(j->v_out + b, j->v_in + b, (size_t) (e - b) * sizeof(double));
 }
 
 void fill_zero(R_xlen_t n, double *x) {
-  for (R_xlen_t i = 0; i < n; i++) x[i] = 0;
+  kjob j;
+  memset(&j, 0, sizeof j);
+  j.v_out = x;
+  run_range(zero_range, &j, n);
 }
 
 void copy_doubles(R_xlen_t n, const double *from, double *to) {
-  if (from != to)
-    for (R_xlen_t i = 0; i < n; i++) to[i] = from[i];
+  if (from == to) return;
+  kjob j;
+  memset(&j, 0, sizeof j);
+  j.v_in = from;
+  j.v_out = to;
+  run_range(copy_range, &j, n);
 }
-
-const char *kernel_isa(void) { return "scalar"; }
-int kernel_threads(void) { return 1; }
-void kernel_set_threads(int n) { (void) n; }

@@ -191,7 +191,8 @@ static KATTR void SUF(ema_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
     VT V = VLD(j->v_in + i);
     VT AV = VADD(VMUL(EM, VLD(j->avg + i)), VMUL(OEM, V));
     VST(j->avg + i, AV);
-    VST(j->v_out + i, j->overwrite ? AV : V);
+    if (j->overwrite) VST(j->v_out + i, AV);
+    else if (j->v_out != j->v_in) VST(j->v_out + i, V);
   }
 #if VW > 1
   if (i < e) ema_range_scalar(j, i, e);

@@ -40,6 +40,21 @@ void grad_accumulate(double loss_scale, R_xlen_t n, const double *g, double *acc
 void rms_update(const rms_params *p, R_xlen_t n, const double *v_in, const double *g,
                 double *v_out, double *ms, double *mom, double *mg);
 void ema_update(double m, R_xlen_t n, const double *v, double *avg);
+/* The arrays of one variable segment for the fused step. */
+typedef struct {
+  const double *v_in, *g;  /* values read, raw gradient */
+  double *v_out;           /* new values (may equal v_in: in place) */
+  double *ms, *mom, *mg;   /* slots; mom and mg NULL when unused */
+  double *acc;             /* accumulated gradients, read then reset to 0; NULL = none */
+  double *avg;             /* EMA averages, NULL = no EMA */
+} rms_arrays;
+/* SPEC A1 steps 2-8 for one segment in one pass (t may be NULL; its acc field
+ * is ignored in favour of a->acc); threads and SIMD inside. */
+void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
+              R_xlen_t n, const rms_arrays *a);
+/* EMA of a segment the update did not touch: avg updated from v_in, and v_out
+ * gets v_in (or avg on overwrite calls). */
+void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out, double *avg);
 void fill_zero(R_xlen_t n, double *x);
 void copy_doubles(R_xlen_t n, const double *from, double *to);
 const char *kernel_isa(void);
@@ -73,6 +88,7 @@ typedef struct {
   double *velocity, *momentum, *average_gradient, *ema, *accumulator;
 } rms_state;
 
+void rms_abort(const char *fmt, ...);
 rms_state *state_get(SEXP ptr);
 SEXP state_list(SEXP ptr);
 

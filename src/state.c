@@ -13,8 +13,27 @@
 #include "rmsprop.h"
 #include <math.h>
 #include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 static SEXP state_tag(void) { return Rf_install("rmsprop_state"); }
+
+/* Raise a classed R condition (rmsprop_error_state) from C, through the
+ * package's own rmsprop_abort(), so C-side refusals look like every other
+ * error of the package. Only for problems that R code cannot check first
+ * (a damaged or forged state); never returns. */
+void rms_abort(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("rmsprop")));
+  SEXP call = PROTECT(Rf_lang3(Rf_install("rmsprop_abort"), Rf_mkString("state"), Rf_mkString(msg)));
+  Rf_eval(call, ns);
+  UNPROTECT(2);
+  Rf_error("%s", msg); /* not reached: rmsprop_abort() always signals */
+}
 
 /* Number of C structs alive: lets the tests see that finalizers run. */
 static int live_states = 0;
@@ -95,7 +114,7 @@ static const char *state_sync(rms_state *st, SEXP list) {
 
 static void check_is_state_pointer(SEXP ptr) {
   if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != state_tag())
-    Rf_error("rmsprop: not an optimizer state pointer");
+    rms_abort("not an optimizer state pointer");
 }
 
 /* The one getter: every entry point reaches the state through it. */
@@ -106,9 +125,9 @@ rms_state *state_get(SEXP ptr) {
   /* NULL address: the object came back from serialize(); rebuild the cache. */
   rms_state tmp;
   const char *bad = state_sync(&tmp, R_ExternalPtrProtected(ptr));
-  if (bad != NULL) Rf_error("rmsprop: the optimizer state is corrupted (%s)", bad);
+  if (bad != NULL) rms_abort("the optimizer state is corrupted (%s)", bad);
   st = (rms_state *) malloc(sizeof(rms_state));
-  if (st == NULL) Rf_error("rmsprop: out of memory");
+  if (st == NULL) rms_abort("out of memory");
   *st = tmp;
   live_states++;
   R_SetExternalPtrAddr(ptr, st);
@@ -126,7 +145,7 @@ SEXP state_list(SEXP ptr) {
 static void state_replace(SEXP ptr, SEXP list) {
   rms_state *st = state_get(ptr), tmp;
   const char *bad = state_sync(&tmp, list);
-  if (bad != NULL) Rf_error("rmsprop: refusing a state list with %s", bad);
+  if (bad != NULL) rms_abort("refusing a state list with %s", bad);
   R_SetExternalPtrProtected(ptr, list);
   *st = tmp;
 }
@@ -139,7 +158,7 @@ static SEXP new_state_pointer(SEXP list) {
 }
 
 SEXP C_state_new(SEXP config) {
-  if (!is_real_of_length(config, CFG_LENGTH)) Rf_error("rmsprop: malformed configuration");
+  if (!is_real_of_length(config, CFG_LENGTH)) rms_abort("malformed configuration");
   SEXP list = PROTECT(Rf_allocVector(VECSXP, ST_LENGTH));
   SET_VECTOR_ELT(list, ST_CONFIG, Rf_duplicate(config));
   SET_VECTOR_ELT(list, ST_ITERATIONS, Rf_ScalarReal(0));
@@ -161,7 +180,7 @@ SEXP C_state_build(SEXP ptr, SEXP lengths, SEXP decay_mask) {
   R_xlen_t nvar = XLENGTH(lengths);
   if (TYPEOF(lengths) != REALSXP || nvar < 1 || TYPEOF(decay_mask) != INTSXP ||
       XLENGTH(decay_mask) != nvar)
-    Rf_error("rmsprop: malformed build request");
+    rms_abort("malformed build request");
   SEXP old = state_list(ptr);
   SEXP list = PROTECT(Rf_allocVector(VECSXP, ST_LENGTH));
   SET_VECTOR_ELT(list, ST_CONFIG, VECTOR_ELT(old, ST_CONFIG));
@@ -170,7 +189,7 @@ SEXP C_state_build(SEXP ptr, SEXP lengths, SEXP decay_mask) {
   REAL(off)[0] = 0;
   for (R_xlen_t i = 0; i < nvar; i++) {
     double n = REAL(lengths)[i];
-    if (!(n >= 0) || n != floor(n)) Rf_error("rmsprop: malformed build request");
+    if (!(n >= 0) || n != floor(n)) rms_abort("malformed build request");
     REAL(off)[i + 1] = REAL(off)[i] + n;
   }
   R_xlen_t total = (R_xlen_t) REAL(off)[nvar];

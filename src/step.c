@@ -265,9 +265,9 @@ static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) 
 SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_,
             SEXP loss_scale_) {
   rms_state *st = state_get(ptr);
-  if (!st->built) Rf_error("rmsprop: the optimizer is not built");
+  if (!st->built) rms_abort("the optimizer is not built");
   if (TYPEOF(lr_) != REALSXP || XLENGTH(lr_) != 1 || !R_FINITE(REAL(lr_)[0]) || REAL(lr_)[0] < 0)
-    Rf_error("rmsprop: the learning rate must be a finite number >= 0");
+    rms_abort("the learning rate must be a finite number >= 0");
   const double lr = REAL(lr_)[0];
   const int in_place = Rf_asLogical(in_place_) == TRUE;
   const double *cfg = st->cfg;
@@ -334,13 +334,25 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     nprot++;
   }
 
-  /* 3. The update (SPEC A1 steps 2-6), one variable segment at a time. */
+  /* 3. The update (SPEC A1 steps 2-6), one variable segment at a time, in
+   * one fused pass per segment (kernels.c: SIMD, threads for long segments)
+   * that also transforms the gradient, resets the accumulator and, with EMA,
+   * does SPEC A1 7-8 for the segment. */
   const double *off = st->offsets;
   const double k = cfg[CFG_ACCUM_STEPS];
   const double it = *st->iterations;
   const int is_update = k == 0 || fmod(it + 1, k) == 0;
   const double override = Rf_asReal(loss_scale_);
   const double loss_scale = R_FINITE(override) && override > 0 ? override : cfg[CFG_LOSS_SCALE];
+  const int use_ema = cfg[CFG_USE_EMA] != 0;
+  double ema_m = 0;
+  int overwrite = 0;
+  if (use_ema) {
+    double iterations = k != 0 ? floor(it / k) : it;
+    double f = cfg[CFG_EMA_OVERWRITE];
+    ema_m = iterations == 0 ? 0 : cfg[CFG_EMA_MOMENTUM];
+    overwrite = f != 0 && fmod(iterations + 1, f) == 0;
+  }
   if (!is_update) {
     for (R_xlen_t i = 0; i < nvar; i++) {
       if (L[i].g == NULL) continue;
@@ -363,56 +375,40 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     }
     rms_params p = {lr, cfg[CFG_RHO], cfg[CFG_MOMENTUM], cfg[CFG_EPSILON], 0,
                     cfg[CFG_CENTERED] != 0};
-    /* Scratch for the transformed gradient, only when some transform is on
-     * (t.acc is set per variable below, hence the test of k). */
-    double *scratch = grad_transform_active(&t) || k != 0 || cfg[CFG_CLIPNORM] != 0 ||
-      cfg[CFG_GLOBAL_CLIPNORM] != 0 ? (double *) R_alloc(BLOCK, sizeof(double)) : NULL;
     for (R_xlen_t i = 0; i < nvar; i++) {
       if (L[i].g == NULL) continue;
       R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
-      t.acc = k != 0 ? st->accumulator + o : NULL;
+      double *acc = k != 0 ? st->accumulator + o : NULL;
+      t.acc = acc;
       if (cfg[CFG_GLOBAL_CLIPNORM] != 0) {
         t.clip_norm = cfg[CFG_GLOBAL_CLIPNORM];
         t.clip_denom = global_denom;
       } else if (cfg[CFG_CLIPNORM] != 0) {
+        /* Reads the accumulator, so before the update resets it. */
         double norm = sqrt(grad_sumsq(&t, n, L[i].g)), c = cfg[CFG_CLIPNORM];
         t.clip_norm = c;
         t.clip_denom = norm > c ? norm : c;
       }
       p.weight_decay = st->decay_mask[i] ? cfg[CFG_WEIGHT_DECAY] : 0;
-      double *ms = st->velocity + o;
-      double *mom = st->momentum ? st->momentum + o : NULL;
-      double *mg = st->average_gradient ? st->average_gradient + o : NULL;
-      if (!grad_transform_active(&t)) {
-        rms_update(&p, n, L[i].vin, L[i].g, L[i].out, ms, mom, mg);
-      } else {
-        for (R_xlen_t b = 0; b < n; b += BLOCK) {
-          R_xlen_t m = n - b < BLOCK ? n - b : BLOCK;
-          grad_transform tb = t;
-          if (t.acc != NULL) tb.acc = t.acc + b;
-          grad_prepare(&tb, m, L[i].g + b, scratch);
-          rms_update(&p, m, L[i].vin + b, scratch, L[i].out + b, ms + b, mom ? mom + b : NULL,
-                     mg ? mg + b : NULL);
-        }
-      }
-      if (k != 0) fill_zero(n, st->accumulator + o);
+      rms_arrays a = {L[i].vin, L[i].g, L[i].out, st->velocity + o,
+                      st->momentum ? st->momentum + o : NULL,
+                      st->average_gradient ? st->average_gradient + o : NULL,
+                      acc, use_ema ? st->ema + o : NULL};
+      rms_step(&p, &t, ema_m, overwrite, n, &a);
       L[i].written = 1;
     }
   }
-  for (R_xlen_t i = 0; i < nvar; i++)
-    if (!L[i].written) copy_doubles((R_xlen_t) off[i + 1] - (R_xlen_t) off[i], L[i].vin, L[i].out);
 
-  /* 4. EMA of every variable, also those without a gradient (SPEC A1 7-8). */
-  if (cfg[CFG_USE_EMA] != 0) {
-    double iterations = k != 0 ? floor(it / k) : it;
-    double m = iterations == 0 ? 0 : cfg[CFG_EMA_MOMENTUM];
-    double f = cfg[CFG_EMA_OVERWRITE];
-    int overwrite = f != 0 && fmod(iterations + 1, f) == 0;
-    for (R_xlen_t i = 0; i < nvar; i++) {
-      R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
-      ema_update(m, n, L[i].out, st->ema + o);
-      if (overwrite) copy_doubles(n, st->ema + o, L[i].out);
-    }
+  /* 4. Variables the update did not touch keep their values (copied on the
+   * value path); with EMA their averages move too (SPEC A1 7-8). */
+  for (R_xlen_t i = 0; i < nvar; i++) {
+    if (L[i].written) continue;
+    R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
+    if (use_ema) ema_step(ema_m, overwrite, n, L[i].vin, L[i].out, st->ema + o);
+    else copy_doubles(n, L[i].vin, L[i].out);
+    /* Keras resets every accumulator on an update call, also those of
+     * variables whose gradient was NULL in this call. */
+    if (is_update && k != 0) fill_zero(n, st->accumulator + o);
   }
   *st->iterations = it + 1;
 
@@ -465,7 +461,7 @@ SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
     s_skeleton = Rf_install("skeleton");
     s_lr = Rf_install("lr");
   }
-  if (TYPEOF(private_env) != ENVSXP) Rf_error("rmsprop: not an optimizer");
+  if (TYPEOF(private_env) != ENVSXP) rms_abort("not an optimizer");
   SEXP ptr = Rf_findVarInFrame3(private_env, s_ptr, TRUE);
   SEXP skel = Rf_findVarInFrame3(private_env, s_skeleton, TRUE);
   SEXP lr = Rf_findVarInFrame3(private_env, s_lr, TRUE);

@@ -178,3 +178,31 @@ test_that("the loss-scale optimizer survives serialization", {
     expect_identical(copy$variables, opt$variables)
   }
 })
+
+test_that("load_variables() restores the wrapper's counter and scale with the inner state", {
+  make <- function() optimizer_loss_scale(optimizer_rmsprop(momentum = 0.5), initial_scale = 8,
+                                          dynamic_growth_steps = 3)
+  a <- make()
+  w <- a$step(c(8, 16), c(1, 1))
+  w <- a$step(c(Inf, 1), w)
+  w <- a$step(c(4, 4), w)
+  b <- make()
+  b$build(c(1, 1))
+  b$load_variables(a$variables)
+  expect_identical(b$variables, a$variables)
+  for (g in list(c(1, 2), c(3, 1), c(NaN, 1), c(2, 2))) {
+    expect_identical(b$step(g, w), a$step(g, w))
+  }
+  before <- b$variables
+  bad <- before
+  bad[["loss_scale_optimizer/dynamic_scale"]] <- -1
+  expect_error(b$load_variables(bad), "dynamic_scale", class = "rmsprop_error_argument")
+  bad <- before
+  bad[["loss_scale_optimizer/step_counter"]] <- 3
+  expect_error(b$load_variables(bad), "step_counter", class = "rmsprop_error_argument")
+  bad <- before
+  bad[["rmsprop/variable_velocity"]] <- c(1, 2, 3)
+  expect_error(b$load_variables(bad), class = "rmsprop_error_argument")
+  expect_error(b$load_variables(before[-1]), class = "rmsprop_error_argument")
+  expect_identical(b$variables, before)
+})
