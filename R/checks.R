@@ -27,11 +27,16 @@ describe_value <- function(x) {
   if (is.function(x)) return("a function")
   if (is.environment(x)) return("an environment")
   if (is.factor(x)) return("a factor")
+  # Never dispatch on the value's class: its format() method may fail.
+  if (is.atomic(x) && is.object(x)) x <- unclass(x)
   if (is.list(x)) return(sprintf("a list of length %d", length(x)))
   if (!is.atomic(x)) return(sprintf("an object of type %s", typeof(x)))
   if (length(x) == 0L) return(sprintf("a zero-length %s vector", typeof(x)))
   if (length(x) > 1L) return(sprintf("a %s vector of length %d", typeof(x), length(x)))
-  if (is.character(x)) return(sprintf("the string \"%s\"", substr(x, 1L, 40L)))
+  if (is.character(x)) {
+    # encodeString() also copes with NA and with "bytes"-encoded strings.
+    return(sprintf("the string %s", encodeString(substr(x, 1L, 40L), quote = "\"")))
+  }
   if (is.raw(x) || is.complex(x)) return(sprintf("a %s value", typeof(x)))
   format(x, digits = 15L)
 }

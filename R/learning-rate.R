@@ -16,6 +16,7 @@ resolve_learning_rate <- function(private) {
         if (inherits(lr, "rmsprop_schedule")) "schedule" else "function",
         format(it), conditionMessage(e)), parent = e)
     })
+  if (is.numeric(value) && is.object(value)) value <- unclass(value)
   if (!(is.numeric(value) && length(value) == 1L && !is.na(value) && is.finite(value) &&
         value >= 0)) {
     rmsprop_abort("learning_rate", sprintf(
@@ -28,7 +29,9 @@ resolve_learning_rate <- function(private) {
 
 # Schedules and functions of one or more arguments get the step.
 takes_step <- function(f) {
-  inherits(f, "rmsprop_schedule") || length(formals(args(f))) > 0L
+  if (inherits(f, "rmsprop_schedule")) return(TRUE)
+  a <- args(f)   # NULL for some primitives
+  !is.null(a) && length(formals(a)) > 0L
 }
 
 current_learning_rate <- function(private) resolve_learning_rate(private)

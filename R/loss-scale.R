@@ -29,6 +29,8 @@
 #'
 #' @return An object of class `rmsprop_loss_scale_optimizer` with, through
 #'   `$`: `step(grads, variables)`, `apply(grads, variables)`,
+#'   `step_in_place(grads, variables)` (see [optimizer_rmsprop()]),
+#'   `exclude_from_weight_decay()` (passed to the inner optimizer),
 #'   `apply_gradients(grads_and_vars)`, `scale_loss(loss)` (the loss times
 #'   the current factor), `finalize_variable_values(variables)`,
 #'   `load_variables(values)` (a list like `$variables`),
@@ -105,6 +107,13 @@ check_base_dots <- function(dots) {
 loss_scale_methods <- list(
   step = function(grads, variables) loss_scale_step(private, grads, variables),
   apply = function(grads, variables) loss_scale_step(private, grads, variables),
+  step_in_place = function(grads, variables) {
+    invisible(loss_scale_step(private, grads, variables, in_place = TRUE))
+  },
+  exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
+    private$inner$exclude_from_weight_decay(var_list, var_names)
+    invisible(self)
+  },
   apply_gradients = function(grads_and_vars) {
     pairs <- pairs_to_structures(grads_and_vars)
     loss_scale_step(private, pairs$grads, pairs$vars)
@@ -193,9 +202,9 @@ loss_scale_load_variables <- function(private, values) {
   private$scale <- as.double(scale)
 }
 
-loss_scale_step <- function(private, grads, variables) {
+loss_scale_step <- function(private, grads, variables, in_place = FALSE) {
   inner <- private_of(private$inner)
-  res <- optimizer_step(inner, grads, variables, FALSE, loss_scale = private$scale,
+  res <- optimizer_step(inner, grads, variables, in_place, loss_scale = private$scale,
                         skip_nonfinite = TRUE)
   if (inherits(res, "rmsprop_signal")) {
     # A non-finite gradient: nothing changed in the inner optimizer.
@@ -210,6 +219,16 @@ loss_scale_step <- function(private, grads, variables) {
     private$counter <- private$counter + 1
   }
   res
+}
+
+#' @export
+`$<-.rmsprop_loss_scale_optimizer` <- function(x, name, value) {
+  assign_property(x, name, value)
+}
+
+#' @export
+`[[<-.rmsprop_loss_scale_optimizer` <- function(x, name, value) {
+  assign_property(x, name, value)
 }
 
 #' @export

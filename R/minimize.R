@@ -152,7 +152,7 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   check_number(tol, "tol", lower = 0)
   check_flag(shuffle, "shuffle")
   check_flag(progress, "progress")
-  check_number(steps, "steps", lower = 1, whole = TRUE, null_ok = TRUE)
+  check_number(steps, "steps", lower = 1, upper = .Machine$integer.max, whole = TRUE, null_ok = TRUE)
   has_data <- !is.null(data)
   if (has_data) {
     if (!(is.data.frame(data) || is.matrix(data)) || NROW(data) < 1L) {
@@ -161,8 +161,9 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
         fit_describe_data(data)), argument = "data")
     }
     n_obs <- NROW(data)
-    check_number(batch_size, "batch_size", lower = 1, whole = TRUE, null_ok = TRUE)
-    check_number(epochs, "epochs", lower = 1, whole = TRUE)
+    check_number(batch_size, "batch_size", lower = 1, upper = .Machine$integer.max, whole = TRUE,
+                 null_ok = TRUE)
+    check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
     batch_size <- if (is.null(batch_size)) n_obs else min(as.integer(batch_size), n_obs)
     n_batches <- ceiling(n_obs / batch_size)
     max_steps <- epochs * n_batches
@@ -173,7 +174,7 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
         "`batch_size` needs `data`; got batch_size = %s without data.",
         describe_value(batch_size)), argument = "batch_size")
     }
-    check_number(epochs, "epochs", lower = 1, whole = TRUE)
+    check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
     n_obs <- 0L
     batch_size <- 0L
     n_batches <- 1

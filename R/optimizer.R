@@ -300,6 +300,29 @@ optimizer_bindings <- list(
   }
 )
 
+#' @export
+`$<-.rmsprop_optimizer` <- function(x, name, value) {
+  assign_property(x, name, value)
+}
+
+#' @export
+`[[<-.rmsprop_optimizer` <- function(x, name, value) {
+  assign_property(x, name, value)
+}
+
+# Only `learning_rate` is assignable (an active binding that checks the
+# value); anything else is a classed error instead of base R's "locked
+# binding" message.
+assign_property <- function(x, name, value) {
+  if (!identical(name, "learning_rate")) {
+    rmsprop_abort("argument", sprintf(
+      "`%s` cannot be assigned on an optimizer; only `learning_rate` can.",
+      if (is.character(name) && length(name) == 1L) name else "that"), argument = "name")
+  }
+  assign("learning_rate", value, envir = x)
+  x
+}
+
 read_only <- function(what, hint = NULL) {
   rmsprop_abort("argument", sprintf("`%s` is read-only%s.", what,
                                     if (is.null(hint)) "" else paste0("; ", hint)),
@@ -352,26 +375,35 @@ optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
   }
   lr <- private$lr
   if (!is.double(lr)) lr <- resolve_learning_rate(private)
-  res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, in_place, loss_scale)
-  if (inherits(res, "rmsprop_signal") && !(skip_nonfinite && res$kind == "nonfinite")) {
-    res <- handle_signal(private, res, grads, variables)
+  flags <- as.integer(in_place)   # bit 0: in place; bit 1: NULL gradients already warned about
+  repeat {
+    res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, flags, loss_scale)
+    if (!inherits(res, "rmsprop_signal")) return(res)
+    if (res$kind == "null_gradients" && flags < 2L) {
+      # Nothing has changed yet: if the warning becomes an error, the
+      # optimizer is as it was. Then the step goes ahead.
+      warn_null_gradients(private, res)
+      flags <- flags + 2L
+      next
+    }
+    if (skip_nonfinite && res$kind == "nonfinite") return(res)
+    handle_signal(private, res, grads, variables)
   }
-  res
 }
 
-# What the fast path could not finish: "slow" means nothing was done yet.
+# What the fast path could not finish (nothing was changed): the general way.
 step_signal <- function(private, sig, grads, variables, in_place) {
-  if (sig$kind == "slow") optimizer_step(private, grads, variables, in_place)
-  else handle_signal(private, sig, grads, variables)
+  optimizer_step(private, grads, variables, in_place)
 }
 
 # The first step builds the optimizer; if the step then fails (or is
-# skipped), the build is undone so the optimizer is exactly as before.
+# skipped, or interrupted), the build is undone so the optimizer is exactly
+# as before the call.
 first_step <- function(private, grads, variables, in_place, loss_scale, skip_nonfinite) {
   before <- .Call(C_state_get, private$ptr)
-  optimizer_build(private, variables)
   ok <- FALSE
   on.exit(if (!ok) unbuild(private, before))
+  optimizer_build(private, variables)
   res <- optimizer_step(private, grads, variables, in_place, loss_scale, skip_nonfinite)
   ok <- !inherits(res, "rmsprop_signal")
   res
@@ -383,19 +415,19 @@ unbuild <- function(private, state) {
   private$paths <- NULL
 }
 
+warn_null_gradients <- function(private, sig) {
+  paths <- private$paths[sig$null_index]
+  rmsprop_warn("null_gradient", sprintf("no gradient (NULL) for %s: left unchanged.",
+                                        paste0("\"", paths, "\"", collapse = ", ")),
+               paths = paths)
+}
+
 handle_signal <- function(private, sig, grads, variables) {
   paths <- private$paths
   path <- if (sig$index >= 1) paths[[sig$index]] else NULL
   at <- if (is.null(path)) "" else sprintf(" for variable \"%s\"", path)
   arg <- sig$which
   switch(sig$kind,
-    null_gradients = {
-      rmsprop_warn("null_gradient", sprintf(
-        "no gradient (NULL) for %s: left unchanged.",
-        paste0("\"", paths[sig$null_index], "\"", collapse = ", ")),
-        paths = paths[sig$null_index])
-      return(sig$value)
-    },
     structure = , length = , dim = rmsprop_abort("structure", paste0(
       describe_structure_difference(private$skeleton, if (arg == "grads") grads else variables, arg),
       "."), argument = arg),
@@ -410,6 +442,8 @@ handle_signal <- function(private, sig, grads, variables) {
     in_place_type = rmsprop_abort("variable", sprintf(
       "`step_in_place()` needs double vectors, but the variable \"%s\" is of type %s.",
       path, sig$detail), argument = "variables", path = path),
+    corrupt = rmsprop_abort("state",
+      "the optimizer's structure does not match its state (were its internals changed?)."),
     shared = rmsprop_abort("variable",
       "`step_in_place()` was given two variables that share memory; copy one first (e.g. `x + 0`).",
       argument = "variables"),
@@ -453,7 +487,16 @@ pairs_to_structures <- function(grads_and_vars) {
 }
 
 # The private environment behind an object made by attach_object().
-private_of <- function(x) get("private", envir = environment(x$step))
+private_of <- function(x) {
+  f <- if (is.environment(x)) get0("step", envir = x, inherits = FALSE)
+  if (!is.function(f) || is.primitive(f) ||
+      !exists("private", envir = environment(f), inherits = FALSE)) {
+    rmsprop_abort("argument", sprintf(
+      "expected an optimizer made by optimizer_rmsprop() or optimizer_loss_scale(), not %s.",
+      describe_value(x)), argument = "x")
+  }
+  get("private", envir = environment(f))
+}
 
 optimizer_finalize <- function(private, variables) {
   if (is.null(private$skeleton)) return(variables)
@@ -476,17 +519,17 @@ optimizer_exclude <- function(private, var_list, var_names) {
     rmsprop_abort("state",
       "`exclude_from_weight_decay()` must be called before the optimizer is built (before the first step).")
   }
-  ok_list <- is.null(var_list) ||
+  ok_list <- is.null(var_list) || !is.object(var_list) && (
     (is.character(var_list) && !anyNA(var_list)) ||
-    (is.numeric(var_list) && !anyNA(var_list) && all(is.finite(var_list)) &&
-       all(var_list >= 1) && all(var_list == round(var_list)))
+      (is.numeric(var_list) && !anyNA(var_list) && all(is.finite(var_list)) &&
+         all(var_list >= 1) && all(var_list == round(var_list))))
   if (!ok_list) {
     rmsprop_abort("argument", sprintf(
       "`var_list` must be NULL, variable paths (character) or positions (whole numbers >= 1), not %s.",
       describe_value(var_list)), argument = "var_list")
   }
   if (!is.null(var_names)) {
-    if (!is.character(var_names) || anyNA(var_names)) {
+    if (!is.character(var_names) || is.object(var_names) || anyNA(var_names)) {
       rmsprop_abort("argument", sprintf(
         "`var_names` must be NULL or a character vector of regular expressions, not %s.",
         describe_value(var_names)), argument = "var_names")

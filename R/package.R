@@ -34,7 +34,7 @@ rmsprop_kernel_info <- function() .Call(C_kernel_info)
 #' @rdname rmsprop_live_states
 #' @export
 rmsprop_set_threads <- function(n) {
-  check_number(n, "n", 0, whole = TRUE)
+  check_number(n, "n", 0, .Machine$integer.max, whole = TRUE)
   old <- rmsprop_kernel_info()$threads
   .Call(C_set_threads, as.integer(n))
   invisible(old)

@@ -13,11 +13,19 @@ is_numeric_leaf <- function(x) {
 }
 
 # Checks a variable structure and returns its skeleton, the path of every
-# leaf (depth-first order) and the leaf lengths.
+# leaf (depth-first order) and the leaf lengths. The depth limit keeps the
+# recursion (here and in C) far from the C stack's end.
+max_depth <- 100L
+
 make_skeleton <- function(x, arg = "variables") {
   paths <- character()
   lengths <- numeric()
   walk <- function(x, path) {
+    if (length(path) > max_depth) {
+      rmsprop_abort("structure", sprintf(
+        "`%s` is nested deeper than %d levels (at \"%s\").", arg, max_depth,
+        substr(join_path(path), 1L, 60L)), argument = arg)
+    }
     if (typeof(x) == "list") {
       if (length(x) == 0L) {
         rmsprop_abort("structure", sprintf("`%s`%s is an empty list: there is nothing to optimise.",
@@ -47,7 +55,9 @@ make_skeleton <- function(x, arg = "variables") {
 }
 
 element_label <- function(nms, i) {
-  if (is.null(nms) || is.na(nms[[i]]) || !nzchar(nms[[i]])) as.character(i) else nms[[i]]
+  if (is.null(nms) || is.na(nms[[i]]) || !nzchar(nms[[i]])) return(as.character(i))
+  # "bytes" strings cannot be translated into messages: keep them escaped.
+  if (Encoding(nms[[i]]) == "bytes") encodeString(nms[[i]]) else nms[[i]]
 }
 
 join_path <- function(path) {
@@ -108,7 +118,7 @@ describe_structure_difference <- function(skeleton, x, arg) {
 }
 
 names_text <- function(n) {
-  if (is.null(n)) "no names" else paste0("\"", n, "\"", collapse = ", ")
+  if (is.null(n)) "no names" else paste(encodeString(n, quote = "\""), collapse = ", ")
 }
 
 dim_text <- function(d) {

@@ -17,6 +17,7 @@
  */
 #include "rmsprop.h"
 #include "kernels_omp.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 typedef struct {
   double lr, rho, one_minus_rho, eps, beta, wd;
   double ls, k, cn, cd, cv;
+  double ls_inv, k_inv; /* exact reciprocals of ls and k, or 0 (see exact_reciprocal) */
   int has_ls, has_cn, has_cv;
   double em, one_minus_em;
   int overwrite;
@@ -96,6 +98,10 @@ typedef struct {
 #define VSQRT(a) _mm_sqrt_pd(a)
 #define VMAXLO(lo, x) _mm_max_pd((lo), (x))
 #define VMINHI(hi, x) _mm_min_pd((hi), (x))
+/* acc | (lanes of x that are NaN), and whether any lane of acc is set */
+#define VORUNORD(acc, x) _mm_or_pd((acc), _mm_cmpunord_pd((x), (x)))
+#define VANYSET(acc) (_mm_movemask_pd(acc) != 0)
+#define VOR(a, b) _mm_or_pd((a), (b))
 #include "kernels_body.h"
 #undef VT
 #undef VW
@@ -111,6 +117,9 @@ typedef struct {
 #undef VSQRT
 #undef VMAXLO
 #undef VMINHI
+#undef VORUNORD
+#undef VANYSET
+#undef VOR
 
 /* AVX2 (the AVX subset): four doubles per vector. Not "fma": no contraction. */
 #define VT __m256d
@@ -127,6 +136,9 @@ typedef struct {
 #define VSQRT(a) _mm256_sqrt_pd(a)
 #define VMAXLO(lo, x) _mm256_max_pd((lo), (x))
 #define VMINHI(hi, x) _mm256_min_pd((hi), (x))
+#define VORUNORD(acc, x) _mm256_or_pd((acc), _mm256_cmp_pd((x), (x), _CMP_UNORD_Q))
+#define VANYSET(acc) (_mm256_movemask_pd(acc) != 0)
+#define VOR(a, b) _mm256_or_pd((a), (b))
 #include "kernels_body.h"
 #undef VT
 #undef VW
@@ -142,26 +154,34 @@ typedef struct {
 #undef VSQRT
 #undef VMAXLO
 #undef VMINHI
+#undef VORUNORD
+#undef VANYSET
+#undef VOR
 #endif
 
 /* ---- choosing the instruction set --------------------------------------- */
 
 typedef void (*range_fn)(const kjob *, R_xlen_t, R_xlen_t);
 typedef double (*sum_fn)(const kjob *, R_xlen_t, R_xlen_t);
+typedef R_xlen_t (*find_fn)(const double *, R_xlen_t, R_xlen_t);
 
 typedef struct {
   const char *name;
   range_fn update, accumulate, ema;
   sum_fn sumsq;
+  find_fn nonfinite;
 } isa_table;
 
 static const isa_table isa_scalar = {"scalar", rms_range_scalar, accumulate_range_scalar,
-                                     ema_range_scalar, sumsq_range_scalar};
+                                     ema_range_scalar, sumsq_range_scalar,
+                                     nonfinite_range_scalar};
 #ifdef RMS_X86
 static const isa_table isa_sse2 = {"sse2", rms_range_sse2, accumulate_range_sse2,
-                                   ema_range_sse2, sumsq_range_sse2};
+                                   ema_range_sse2, sumsq_range_sse2,
+                                   nonfinite_range_sse2};
 static const isa_table isa_avx2 = {"avx2", rms_range_avx2, accumulate_range_avx2,
-                                   ema_range_avx2, sumsq_range_avx2};
+                                   ema_range_avx2, sumsq_range_avx2,
+                                   nonfinite_range_avx2};
 #endif
 
 /* Decided once, on the first call (always from R's main thread). */
@@ -247,6 +267,18 @@ int grad_transform_active(const grad_transform *t) {
   return t->loss_scale != 0 || t->acc != NULL || t->clip_norm != 0 || t->clip_value != 0;
 }
 
+/* 1 / x when x is a power of two whose reciprocal is a normal double, else 0.
+ * Then y * (1 / x) and y / x are the correctly rounded value of the same real
+ * number y / x for every y (overflow and underflow included): the same bits,
+ * and a multiplication is several times cheaper than a division. Dynamic
+ * loss scales and most accumulation counts are powers of two. */
+static double exact_reciprocal(double x) {
+  int e;
+  if (!(x > 0) || !isfinite(x) || frexp(x, &e) != 0.5) return 0;
+  double r = 1 / x;
+  return isfinite(r) && r >= DBL_MIN && r * x == 1 ? r : 0;
+}
+
 static void job_transform(kjob *j, const grad_transform *t) {
   j->ls = t != NULL ? t->loss_scale : 0;
   j->has_ls = j->ls != 0;
@@ -256,6 +288,8 @@ static void job_transform(kjob *j, const grad_transform *t) {
   j->cd = t != NULL ? t->clip_denom : 0;
   j->cv = t != NULL ? t->clip_value : 0;
   j->has_cv = j->cv != 0;
+  j->ls_inv = j->has_ls ? exact_reciprocal(j->ls) : 0;
+  j->k_inv = j->k != 0 ? exact_reciprocal(j->k) : 0;
 }
 
 /* Sums of fixed chunks of this many elements, added in chunk order: the
@@ -310,6 +344,7 @@ void grad_accumulate(double loss_scale, R_xlen_t n, const double *g, double *acc
   memset(&j, 0, sizeof j);
   j.ls = loss_scale;
   j.has_ls = loss_scale != 0;
+  j.ls_inv = j.has_ls ? exact_reciprocal(loss_scale) : 0;
   j.g = g;
   j.acc = acc;
   run_range(kernel_table()->accumulate, &j, n);
@@ -393,4 +428,31 @@ void copy_doubles(R_xlen_t n, const double *from, double *to) {
   j.v_in = from;
   j.v_out = to;
   run_range(copy_range, &j, n);
+}
+
+/* The first non-finite element of x (0-based), or -1. Threads scan
+ * contiguous ranges; the smallest index any of them finds is the first. */
+R_xlen_t kernel_first_nonfinite(R_xlen_t n, const double *x) {
+  find_fn fn = kernel_table()->nonfinite;
+  int nt = n >= PAR_MIN ? kernel_threads() : 1;
+  if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
+  if (nt > 64) nt = 64;
+#ifdef _OPENMP
+  if (nt > 1) {
+    R_xlen_t found[64];
+    int used = 1;
+#pragma omp parallel num_threads(nt)
+    {
+      R_xlen_t T = omp_get_num_threads(), t = omp_get_thread_num();
+      R_xlen_t per = ((n + T - 1) / T + 7) & ~((R_xlen_t) 7);
+      R_xlen_t b = t * per, e = b + per < n ? b + per : n;
+      found[t] = b < e ? fn(x, b, e) : -1;
+      if (t == 0) used = (int) T;
+    }
+    for (int t = 0; t < used; t++)
+      if (found[t] >= 0) return found[t];
+    return -1;
+  }
+#endif
+  return n > 0 ? fn(x, 0, n) : -1;
 }

@@ -18,6 +18,10 @@
  *   VLD(p) VST(p, x) VSET1(x) VADD VSUB VMUL VDIV VSQRT
  *   VMAXLO(lo, x)  (lo > x ? lo : x), lanewise; NaN in x gives x
  *   VMINHI(hi, x)  (hi < x ? hi : x), lanewise; NaN in x gives x
+ * Division by a power of two is done as multiplication by its reciprocal
+ * when that reciprocal is exact (ls_inv, k_inv != 0, see kernels.c): x / 2^k
+ * and x * 2^-k are the correctly rounded value of the same real number, so
+ * the bits are the same; any other divisor is divided by.
  * The scalar instance (VW == 1) comes first: the vector instances finish
  * their ranges' tails with it, so tails compute the very same expressions.
  */
@@ -27,15 +31,16 @@
  * to 0 once read), times clipnorm over max(norm, clipnorm), clamped. */
 #define KGRAD(G, i)                                                          \
   do {                                                                       \
-    G = VLD(j->g + (i));                                                     \
+    G = VLD(g + (i));                                                        \
     if (tr) {                                                                \
-      if (j->has_ls) G = VDIV(G, LS);                                        \
-      if (j->acc != NULL) {                                                  \
-        G = VDIV(VADD(G, VLD(j->acc + (i))), K);                             \
-        VST(j->acc + (i), ZERO);                                             \
+      if (has_ls) G = ls_exact ? VMUL(G, LSINV) : VDIV(G, LS);              \
+      if (acc != NULL) {                                                     \
+        G = VADD(G, VLD(acc + (i)));                                         \
+        G = k_exact ? VMUL(G, KINV) : VDIV(G, K);                            \
+        VST(acc + (i), ZERO);                                                \
       }                                                                      \
-      if (j->has_cn) G = VDIV(VMUL(G, CN), CD);                              \
-      if (j->has_cv) G = VMINHI(HI, VMAXLO(LO, G));                          \
+      if (has_cn) G = VDIV(VMUL(G, CN), CD);                                 \
+      if (has_cv) G = VMINHI(HI, VMAXLO(LO, G));                             \
     }                                                                        \
   } while (0)
 
@@ -49,42 +54,49 @@ void SUF(rms_body)(const kjob *j, R_xlen_t b, R_xlen_t e, const int centered,
   const VT LS = VSET1(j->ls), K = VSET1(j->k), CN = VSET1(j->cn), CD = VSET1(j->cd);
   const VT LO = VSET1(-j->cv), HI = VSET1(j->cv), ZERO = VSET1(0.0);
   const VT EM = VSET1(j->em), OEM = VSET1(j->one_minus_em);
+  const VT LSINV = VSET1(j->ls_inv), KINV = VSET1(j->k_inv);
+  const int ls_exact = j->ls_inv != 0, k_exact = j->k_inv != 0;
+  /* Locals, not j->...: vector stores may alias anything, so fields of *j
+   * would be reloaded on every iteration. */
+  const double *g = j->g, *v_in = j->v_in;
+  double *v_out = j->v_out, *ms = j->ms, *mg = j->mg, *mo = j->mom, *acc = j->acc, *avg = j->avg;
+  const int has_ls = j->has_ls, has_cn = j->has_cn, has_cv = j->has_cv, overwrite = j->overwrite;
   R_xlen_t i = b;
   for (; i + VW <= e; i += VW) {
     VT G;
     KGRAD(G, i);
     /* ms <- rho * ms + (1 - rho) * g^2 */
-    VT S = VADD(VMUL(RHO, VLD(j->ms + i)), VMUL(OMR, VMUL(G, G)));
-    VST(j->ms + i, S);
+    VT S = VADD(VMUL(RHO, VLD(ms + i)), VMUL(OMR, VMUL(G, G)));
+    VST(ms + i, S);
     VT DEN;
     if (centered) {
       /* mg <- rho * mg + (1 - rho) * g;  den <- ms - mg^2 + epsilon */
-      VT A = VADD(VMUL(RHO, VLD(j->mg + i)), VMUL(OMR, G));
-      VST(j->mg + i, A);
+      VT A = VADD(VMUL(RHO, VLD(mg + i)), VMUL(OMR, G));
+      VST(mg + i, A);
       DEN = VADD(VSUB(S, VMUL(A, A)), EPS);
     } else {
       DEN = VADD(S, EPS);
     }
     /* inc <- lr * g / sqrt(den) */
     VT INC = VDIV(VMUL(LR, G), VSQRT(DEN));
-    VT V = VLD(j->v_in + i);
+    VT V = VLD(v_in + i);
     /* v <- v - v * weight_decay * lr */
     if (decay) V = VSUB(V, VMUL(VMUL(V, WD), LR));
     if (mom) {
       /* mom <- momentum * mom + inc;  v <- v - mom */
-      VT M = VADD(VMUL(BETA, VLD(j->mom + i)), INC);
-      VST(j->mom + i, M);
+      VT M = VADD(VMUL(BETA, VLD(mo + i)), INC);
+      VST(mo + i, M);
       V = VSUB(V, M);
     } else {
       V = VSUB(V, INC);
     }
     if (ema) {
       /* avg <- m * avg + (1 - m) * v;  v <- avg on overwrite calls */
-      VT AV = VADD(VMUL(EM, VLD(j->avg + i)), VMUL(OEM, V));
-      VST(j->avg + i, AV);
-      if (j->overwrite) V = AV;
+      VT AV = VADD(VMUL(EM, VLD(avg + i)), VMUL(OEM, V));
+      VST(avg + i, AV);
+      if (overwrite) V = AV;
     }
-    VST(j->v_out + i, V);
+    VST(v_out + i, V);
   }
 #if VW > 1
   if (i < e) rms_range_scalar(j, i, e);
@@ -116,20 +128,25 @@ static KATTR void SUF(rms_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
 #define KPRE(X, i)                                                           \
   do {                                                                       \
     X = VLD(j->g + (i));                                                     \
-    if (j->has_ls) X = VDIV(X, LS);                                          \
-    if (j->acc != NULL) X = VDIV(VADD(X, VLD(j->acc + (i))), K);             \
+    if (j->has_ls) X = j->ls_inv != 0 ? VMUL(X, LSINV) : VDIV(X, LS);        \
+    if (j->acc != NULL) {                                                    \
+      X = VADD(X, VLD(j->acc + (i)));                                        \
+      X = j->k_inv != 0 ? VMUL(X, KINV) : VDIV(X, K);                        \
+    }                                                                        \
   } while (0)
 
 /* Sum of squares over [b, e) in a fixed order that no instruction set or
  * thread count changes: element b + q goes to lane q % 8, each lane adds in
  * index order, and the lanes are combined as ((0+1)+(2+3))+((4+5)+(6+7)). */
 static KATTR double SUF(sumsq_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
-  const VT LS = VSET1(j->ls), K = VSET1(j->k);
+  const VT LS = VSET1(j->ls), K = VSET1(j->k), LSINV = VSET1(j->ls_inv), KINV = VSET1(j->k_inv);
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   R_xlen_t i = b;
 #if VW == 1
   (void) LS;
   (void) K;
+  (void) LSINV;
+  (void) KINV;
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, x;
   for (; i + 8 <= e; i += 8) {
     KPRE(x, i);     s0 += x * x;
@@ -156,8 +173,8 @@ static KATTR double SUF(sumsq_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
 #endif
   for (; i < e; i++) {
     double y = j->g[i];
-    if (j->has_ls) y = y / j->ls;
-    if (j->acc != NULL) y = (y + j->acc[i]) / j->k;
+    if (j->has_ls) y = j->ls_inv != 0 ? y * j->ls_inv : y / j->ls;
+    if (j->acc != NULL) y = j->k_inv != 0 ? (y + j->acc[i]) * j->k_inv : (y + j->acc[i]) / j->k;
     lane[(i - b) & 7] += y * y;
   }
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
@@ -168,9 +185,12 @@ static KATTR double SUF(sumsq_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
 
 /* acc <- acc + g / loss_scale (or + g): SPEC A1 2-3 on accumulation calls. */
 static KATTR void SUF(accumulate_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
-  const VT LS = VSET1(j->ls);
+  const VT LS = VSET1(j->ls), LSINV = VSET1(j->ls_inv);
   R_xlen_t i = b;
-  if (j->has_ls) {
+  if (j->has_ls && j->ls_inv != 0) {
+    for (; i + VW <= e; i += VW)
+      VST(j->acc + i, VADD(VLD(j->acc + i), VMUL(VLD(j->g + i), LSINV)));
+  } else if (j->has_ls) {
     for (; i + VW <= e; i += VW)
       VST(j->acc + i, VADD(VLD(j->acc + i), VDIV(VLD(j->g + i), LS)));
   } else {
@@ -197,4 +217,36 @@ static KATTR void SUF(ema_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
 #if VW > 1
   if (i < e) ema_range_scalar(j, i, e);
 #endif
+}
+
+/* First index in [b, e) whose value is not finite (Inf, -Inf, NaN), or -1.
+ * x * 0 is 0 for a finite x and NaN otherwise; blocks of 1024 are screened
+ * with vector compares and only a flagged block is searched element-wise. */
+static KATTR R_xlen_t SUF(nonfinite_range)(const double *x, R_xlen_t b, R_xlen_t e) {
+  const VT Z = VSET1(0.0);
+  for (R_xlen_t start = b; start < e; start += 1024) {
+    R_xlen_t end = start + 1024 < e ? start + 1024 : e;
+    R_xlen_t i = start;
+    int bad = 0;
+#if VW == 1
+    (void) Z;
+    double acc = 0;
+    for (; i < end; i++) acc += x[i] * 0;
+    bad = acc != 0 || acc != acc;
+#else
+    VT A0 = Z, A1 = Z, A2 = Z, A3 = Z;
+    for (; i + 4 * VW <= end; i += 4 * VW) {
+      A0 = VORUNORD(A0, VMUL(VLD(x + i), Z));
+      A1 = VORUNORD(A1, VMUL(VLD(x + i + VW), Z));
+      A2 = VORUNORD(A2, VMUL(VLD(x + i + 2 * VW), Z));
+      A3 = VORUNORD(A3, VMUL(VLD(x + i + 3 * VW), Z));
+    }
+    bad = VANYSET(VOR(VOR(A0, A1), VOR(A2, A3)));
+    for (; i < end; i++) bad |= !(x[i] * 0 == 0);
+#endif
+    if (bad)
+      for (i = start; i < end; i++)
+        if (!(x[i] * 0 == 0)) return i;
+  }
+  return -1;
 }

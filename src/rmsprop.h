@@ -55,6 +55,8 @@ void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int em
 /* EMA of a segment the update did not touch: avg updated from v_in, and v_out
  * gets v_in (or avg on overwrite calls). */
 void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out, double *avg);
+/* First non-finite element of x (0-based), or -1. */
+R_xlen_t kernel_first_nonfinite(R_xlen_t n, const double *x);
 void fill_zero(R_xlen_t n, double *x);
 void copy_doubles(R_xlen_t n, const double *from, double *to);
 const char *kernel_isa(void);

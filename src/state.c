@@ -78,6 +78,18 @@ static const char *state_sync(rms_state *st, SEXP list) {
     if (!R_FINITE(REAL(cfg)[i])) return "a non-finite configuration value";
     st->cfg[i] = REAL(cfg)[i];
   }
+  /* The ranges optimizer_rmsprop() allows (0 = "not set"): a saved file can
+   * be edited, and a value outside them could make the kernels misbehave. */
+  const double *c = st->cfg;
+  if (c[CFG_RHO] < 0 || c[CFG_RHO] > 1 || c[CFG_MOMENTUM] < 0 || c[CFG_MOMENTUM] > 1 ||
+      c[CFG_EMA_MOMENTUM] < 0 || c[CFG_EMA_MOMENTUM] > 1 || !(c[CFG_EPSILON] > 0) ||
+      (c[CFG_CENTERED] != 0 && c[CFG_CENTERED] != 1) || (c[CFG_USE_EMA] != 0 && c[CFG_USE_EMA] != 1) ||
+      c[CFG_WEIGHT_DECAY] < 0 || c[CFG_CLIPNORM] < 0 || c[CFG_CLIPVALUE] < 0 ||
+      c[CFG_GLOBAL_CLIPNORM] < 0 || c[CFG_LOSS_SCALE] < 0 ||
+      c[CFG_EMA_OVERWRITE] < 0 || c[CFG_EMA_OVERWRITE] != floor(c[CFG_EMA_OVERWRITE]) ||
+      (c[CFG_ACCUM_STEPS] != 0 && c[CFG_ACCUM_STEPS] < 2) ||
+      c[CFG_ACCUM_STEPS] != floor(c[CFG_ACCUM_STEPS]))
+    return "a configuration value out of range";
   st->iterations = REAL(it);
   SEXP off = VECTOR_ELT(list, ST_OFFSETS), mask = VECTOR_ELT(list, ST_DECAY_MASK);
   st->built = off != R_NilValue;

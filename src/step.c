@@ -17,11 +17,12 @@
 /* ---- walking the structure ------------------------------------------- */
 
 enum { SIG_NONE, SIG_STRUCTURE, SIG_TYPE, SIG_LENGTH, SIG_DIM, SIG_NONFINITE,
-       SIG_ALL_NULL, SIG_NULL_GRADIENTS, SIG_SHARED, SIG_IN_PLACE_TYPE, SIG_SLOW };
+       SIG_ALL_NULL, SIG_NULL_GRADIENTS, SIG_SHARED, SIG_IN_PLACE_TYPE, SIG_SLOW,
+       SIG_CORRUPT };
 
 static const char *signal_names[] = {
   "none", "structure", "type", "length", "dim", "nonfinite", "all_null",
-  "null_gradients", "shared", "in_place_type", "slow"
+  "null_gradients", "shared", "in_place_type", "slow", "corrupt"
 };
 
 /* Everything the step needs to know about one variable. */
@@ -38,6 +39,7 @@ typedef struct {
 
 typedef struct {
   R_xlen_t nvar, next;
+  const double *offsets;  /* the C state's segments, checked against the skeleton */
   leaf_rec *leaves;
   int code;          /* SIG_* of the first problem found */
   int which;         /* 0 = variables, 1 = gradients */
@@ -55,7 +57,12 @@ static void fail(walk_ctx *w, int code, int which, const char *detail) {
 }
 
 static int same_string(SEXP a, SEXP b) {
-  return a == b || strcmp(Rf_translateCharUTF8(a), Rf_translateCharUTF8(b)) == 0;
+  if (a == b) return 1;
+  if (a == NA_STRING || b == NA_STRING) return 0;
+  /* Bytes-encoded strings cannot be translated: compare them as bytes. */
+  if (Rf_getCharCE(a) == CE_BYTES || Rf_getCharCE(b) == CE_BYTES)
+    return Rf_getCharCE(a) == Rf_getCharCE(b) && strcmp(CHAR(a), CHAR(b)) == 0;
+  return strcmp(Rf_translateCharUTF8(a), Rf_translateCharUTF8(b)) == 0;
 }
 
 static int same_names(SEXP a, SEXP b) {
@@ -112,7 +119,17 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
     fail(w, SIG_STRUCTURE, 0, "count");
     return;
   }
+  if (TYPEOF(skel) != REALSXP || XLENGTH(skel) != 1) {
+    fail(w, SIG_CORRUPT, 0, "skeleton");
+    return;
+  }
   R_xlen_t len = (R_xlen_t) REAL(skel)[0];
+  /* The R-side structure and the C segments must agree, or the kernels would
+   * write past a vector (possible only with tampered internals). */
+  if ((R_xlen_t) w->offsets[w->next + 1] - (R_xlen_t) w->offsets[w->next] != len) {
+    fail(w, SIG_CORRUPT, 0, "segments");
+    return;
+  }
   if (!is_numeric_leaf(v)) {
     fail(w, TYPEOF(v) == VECSXP ? SIG_STRUCTURE : SIG_TYPE, 0, Rf_type2char(TYPEOF(v)));
     return;
@@ -156,10 +173,12 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
 
 /* `stack` holds FEW_LEAVES records; more come from R_alloc (freed by R when
  * the .Call returns, also on error). */
-static void walk_all(walk_ctx *w, leaf_rec *stack, R_xlen_t nvar, SEXP skel, SEXP vars,
+static void walk_all(walk_ctx *w, leaf_rec *stack, const rms_state *st, SEXP skel, SEXP vars,
                      SEXP grads, int with_grads) {
+  R_xlen_t nvar = st->nvar;
   memset(w, 0, sizeof *w);
   w->nvar = nvar;
+  w->offsets = st->offsets;
   w->leaves = nvar <= FEW_LEAVES ? stack : (leaf_rec *) R_alloc(nvar, sizeof(leaf_rec));
   walk(w, skel, vars, grads, with_grads);
   if (w->code == SIG_NONE && w->next != nvar) fail(w, SIG_STRUCTURE, 0, "count");
@@ -269,14 +288,18 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   if (TYPEOF(lr_) != REALSXP || XLENGTH(lr_) != 1 || !R_FINITE(REAL(lr_)[0]) || REAL(lr_)[0] < 0)
     rms_abort("the learning rate must be a finite number >= 0");
   const double lr = REAL(lr_)[0];
-  const int in_place = Rf_asLogical(in_place_) == TRUE;
+  /* Bit 0: update in place; bit 1: the caller has already warned about NULL
+   * gradients (see step 1), so go ahead. */
+  const int flags = Rf_asInteger(in_place_);
+  const int in_place = flags != NA_INTEGER && (flags & 1);
+  const int allow_null = flags != NA_INTEGER && (flags & 2);
   const double *cfg = st->cfg;
   const R_xlen_t nvar = st->nvar;
 
   /* 1. Every check, before anything changes. */
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
-  walk_all(&w, stack, nvar, skel, vars, grads, 1);
+  walk_all(&w, stack, st, skel, vars, grads, 1);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
   leaf_rec *L = w.leaves;
   R_xlen_t n_null = 0;
@@ -295,6 +318,17 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     }
   }
   if (n_null == nvar) return make_signal(&w, SIG_ALL_NULL, R_NilValue, R_NilValue);
+  /* NULL gradients: R warns before anything changes (a warning turned into
+   * an error must find the optimizer as it was), then calls again. */
+  if (n_null > 0 && !allow_null) {
+    SEXP idx = PROTECT(Rf_allocVector(REALSXP, n_null));
+    R_xlen_t j = 0;
+    for (R_xlen_t i = 0; i < nvar; i++)
+      if (L[i].g == NULL && L[i].grad == R_NilValue) REAL(idx)[j++] = (double) i + 1;
+    SEXP sig = make_signal(&w, SIG_NULL_GRADIENTS, R_NilValue, idx);
+    UNPROTECT(1);
+    return sig;
+  }
   if (in_place) {
     for (R_xlen_t i = 0; i < nvar; i++) {
       if (TYPEOF(L[i].var) != REALSXP) {
@@ -411,15 +445,6 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     if (is_update && k != 0) fill_zero(n, st->accumulator + o);
   }
   *st->iterations = it + 1;
-
-  if (n_null > 0) {
-    SEXP idx = PROTECT(Rf_allocVector(REALSXP, n_null));
-    nprot++;
-    R_xlen_t j = 0;
-    for (R_xlen_t i = 0; i < nvar; i++)
-      if (L[i].g == NULL) REAL(idx)[j++] = (double) i + 1;
-    result = make_signal(&w, SIG_NULL_GRADIENTS, result, idx);
-  }
   UNPROTECT(nprot);
   return result;
 }
@@ -429,7 +454,7 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   rms_state *st = state_get(ptr);
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
-  walk_all(&w, stack, st->nvar, skel, vars, R_NilValue, 0);
+  walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
   leaf_rec *L = w.leaves;
   R_xlen_t next = 0;
@@ -447,7 +472,7 @@ SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel) {
   rms_state *st = state_get(ptr);
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
-  walk_all(&w, stack, st->nvar, skel, vars, R_NilValue, 0);
+  walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
   return w.code == SIG_NONE ? R_NilValue : make_signal(&w, w.code, R_NilValue, R_NilValue);
 }
 

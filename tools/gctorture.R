@@ -1,0 +1,94 @@
+# Runs every C entry point of the package under gctorture(TRUE) (issue 7):
+# steps of every variant (lists with names and NULL gradients, matrices,
+# integer variables, momentum/centered/EMA/accumulation/clipping), in-place
+# steps, apply_gradients, finalize_variable_values, $variables,
+# load_variables, clone, serialize()/unserialize() round trips, a rebuilt
+# state after readRDS, and the error paths (structure, type and non-finite
+# signals). Every result must be identical to the same run without gctorture:
+# a missing PROTECT shows up as a crash or a different value.
+# Usage: Rscript tools/gctorture.R [lib]   (lib: where rmsprop is installed)
+args <- commandArgs(trailingOnly = TRUE)
+lib <- if (length(args)) args[[1]] else NULL
+suppressPackageStartupMessages(library(rmsprop, lib.loc = lib))
+
+scenario <- function() {
+  out <- list()
+  add <- function(x) out[[length(out) + 1L]] <<- x
+  catch <- function(expr) tryCatch(expr, rmsprop_error = function(e) class(e)[[1]],
+                                   rmsprop_warning = function(w) class(w)[[1]])
+  vars <- list(w = matrix(c(1, 2, 3, 4), 2, dimnames = list(c("a", "b"), NULL)),
+               b = c(x = 0.5, y = -0.5), n = list(i = 1:3, e = numeric(0)))
+  grads <- list(w = matrix(0.1, 2, 2), b = c(1, -1), n = list(i = c(0.2, 0.2, 0.2), e = numeric(0)))
+  configs <- list(
+    list(),
+    list(momentum = 0.9, centered = TRUE),
+    list(use_ema = TRUE, ema_overwrite_frequency = 2, weight_decay = 0.01),
+    list(gradient_accumulation_steps = 2, clipnorm = 0.5, loss_scale_factor = 4),
+    list(global_clipnorm = 1, learning_rate = learning_rate_schedule_cosine_decay(0.1, 10)),
+    list(clipvalue = 0.05, learning_rate = function() 0.02)
+  )
+  for (cfg in configs) {
+    opt <- do.call(optimizer_rmsprop, cfg)
+    v <- vars
+    for (s in 1:3) v <- opt$step(grads, v)
+    add(v)
+    add(suppressWarnings(opt$step(list(w = NULL, b = c(1, 1), n = list(i = NULL, e = NULL)), v)))
+    add(opt$apply_gradients(list(w = list(grads$w, v$w), b = list(grads$b, v$b), n = list(grads$n, v$n))))
+    add(catch(opt$step(grads["w"], v)))                                   # structure
+    add(catch(opt$step(list(w = "a", b = c(1, 1), n = grads$n), v)))      # type
+    add(catch(opt$step(list(w = matrix(NaN, 2, 2), b = c(1, 1), n = grads$n), v))) # non-finite
+    add(catch(opt$step(grads, list(w = 1, b = 2, n = 3))))
+    add(opt$finalize_variable_values(v))
+    add(opt$variables)
+    st <- opt$variables
+    opt2 <- opt$clone()
+    add(opt2$step(grads, v))
+    opt2$load_variables(st)
+    add(opt2$variables)
+    opt3 <- unserialize(serialize(opt, NULL))
+    add(opt3$step(grads, v))
+    add(opt$step(grads, v))
+    f <- tempfile(fileext = ".rds")
+    saveRDS(opt, f)
+    opt4 <- readRDS(f)
+    unlink(f)
+    add(opt4$iterations)
+    add(opt4$step(grads, v))
+    add(format(opt4))
+  }
+  # In-place steps on private copies.
+  opt <- optimizer_rmsprop(momentum = 0.5)
+  a <- c(1, 2, 3) + 0
+  b <- matrix(c(4, 5), 1) + 0
+  opt$step_in_place(list(c(1, 1, 1), c(1, 1)), list(a, b))
+  add(list(a, b))
+  add(catch(opt$step_in_place(list(c(1, 1, 1), c(1, 1)), list(a, a[1:2]))))
+  add(catch(opt$step_in_place(list(c(1, 1, 1), c(1, 1)), list(1:3, b))))
+  if ("optimizer_loss_scale" %in% getNamespaceExports("rmsprop")) {
+    ls <- optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 8, dynamic_growth_steps = 2)
+    v <- vars
+    for (s in 1:3) v <- ls$step(grads, v)
+    add(v)
+    add(ls$step(list(w = matrix(Inf, 2, 2), b = c(1, 1), n = grads$n), v))
+    add(ls$variables)
+    add(ls$clone()$variables)
+  }
+  add(rmsprop_kernel_info())
+  out
+}
+
+plain <- scenario()
+t0 <- proc.time()[["elapsed"]]
+gctorture(TRUE)
+tortured <- scenario()
+gctorture(FALSE)
+elapsed <- proc.time()[["elapsed"]] - t0
+invisible(gc())
+same <- identical(plain, tortured)
+cat(sprintf("gctorture: %d results, identical to the run without gctorture: %s (%.1f s)\n",
+            length(plain), same, elapsed))
+if (!same) {
+  bad <- which(!mapply(identical, plain, tortured))
+  cat("differing results:", bad, "\n")
+  quit(status = 1L)
+}
