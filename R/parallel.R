@@ -228,13 +228,15 @@ worker_batch <- function(state, task) {
   batch
 }
 
-# Cluster workers keep the run's state between steps under a key.
+# Cluster workers keep the run's state between steps under a key, in an
+# environment held in the worker process's options: it persists across
+# calls (the worker code itself is shipped anew with every call) without
+# touching the worker's global environment.
 worker_setup <- function(key, payload, lib) {
-  store <- if (exists(".rmsprop_runs", envir = globalenv(), inherits = FALSE)) {
-    get(".rmsprop_runs", envir = globalenv())
-  } else {
-    assign(".rmsprop_runs", new.env(parent = emptyenv()), envir = globalenv())
-    get(".rmsprop_runs", envir = globalenv())
+  store <- getOption("rmsprop.worker_runs")
+  if (!is.environment(store)) {
+    store <- new.env(parent = emptyenv())
+    options(rmsprop.worker_runs = store)
   }
   state <- tryCatch(worker_state(payload, lib),
                     error = function(e) structure(list(message = conditionMessage(e)),
@@ -245,19 +247,17 @@ worker_setup <- function(key, payload, lib) {
 }
 
 worker_cleanup <- function(key) {
-  if (exists(".rmsprop_runs", envir = globalenv(), inherits = FALSE)) {
-    store <- get(".rmsprop_runs", envir = globalenv())
+  store <- getOption("rmsprop.worker_runs")
+  if (is.environment(store)) {
     if (exists(key, envir = store, inherits = FALSE)) rm(list = key, envir = store)
-    if (length(ls(store, all.names = TRUE)) == 0L) rm(".rmsprop_runs", envir = globalenv())
+    if (length(ls(store, all.names = TRUE)) == 0L) options(rmsprop.worker_runs = NULL)
   }
   TRUE
 }
 
 worker_cluster_task <- function(task, key, par) {
-  store <- if (exists(".rmsprop_runs", envir = globalenv(), inherits = FALSE)) {
-    get(".rmsprop_runs", envir = globalenv())
-  }
-  state <- if (!is.null(store) && exists(key, envir = store, inherits = FALSE)) {
+  store <- getOption("rmsprop.worker_runs")
+  state <- if (is.environment(store) && exists(key, envir = store, inherits = FALSE)) {
     get(key, envir = store)
   }
   if (is.null(state)) return(list(ok = FALSE, message = "the worker has no state for this run"))

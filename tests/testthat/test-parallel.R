@@ -95,7 +95,7 @@ test_that("a PSOCK cluster gives the single-process trajectory", {
   expect_identical(minimize(rep(0, 5), f, steps = 30, engine = cl)$par,
                    minimize(rep(0, 5), f, steps = 30)$par)
   # nothing is left on the workers
-  left <- parallel::clusterEvalQ(cl, exists(".rmsprop_runs", envir = globalenv()))
+  left <- parallel::clusterEvalQ(cl, !is.null(getOption("rmsprop.worker_runs")))
   expect_false(any(unlist(left)))
 })
 
@@ -140,7 +140,7 @@ test_that("a failing worker is a classed error naming the shard", {
     expect_identical(user_opt$iterations, 0)
   }
   # the cluster is still fine and clean afterwards
-  left <- parallel::clusterEvalQ(cl, exists(".rmsprop_runs", envir = globalenv()))
+  left <- parallel::clusterEvalQ(cl, !is.null(getOption("rmsprop.worker_runs")))
   expect_false(any(unlist(left)))
   expect_identical(par_run(cl)$par, par_run(rmsprop_engine("sequential", shards = 2))$par)
 })
