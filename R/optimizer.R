@@ -252,18 +252,13 @@ config_vector <- function(config) {
 # Public methods: each is a closure whose environment holds `self` and
 # `private`, so the object serializes as plain R data.
 # `step` is the hot path: one .Call that reads `private` itself; the rarer
-# cases (first step, schedules, warnings, errors) come back as a signal and
-# go the general way.
+# cases (first step, schedules, warnings, errors) are handed from C to
+# step_signal(), the general way.
 optimizer_methods <- list(
-  step = function(grads, variables) {
-    res <- .Call(C_step_private, private, grads, variables, FALSE)
-    if (is.null(attr(res, "rmsprop_signal"))) res else step_signal(private, res, grads, variables, FALSE)
-  },
+  step = function(grads, variables) .Call(C_step_private, private, grads, variables, FALSE),
   apply = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
   step_in_place = function(grads, variables) {
-    res <- .Call(C_step_private, private, grads, variables, TRUE)
-    if (!is.null(attr(res, "rmsprop_signal"))) res <- step_signal(private, res, grads, variables, TRUE)
-    invisible(res)
+    invisible(.Call(C_step_private, private, grads, variables, TRUE))
   },
   apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
   build = function(variables) {
@@ -391,7 +386,8 @@ optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
   }
 }
 
-# What the fast path could not finish (nothing was changed): the general way.
+# What the fast path (C_step_private) could not finish: nothing was changed
+# yet, so the call starts again the general way.
 step_signal <- function(private, sig, grads, variables, in_place) {
   optimizer_step(private, grads, variables, in_place)
 }

@@ -221,18 +221,9 @@ static const double *as_doubles(SEXP x) {
   return out;
 }
 
+/* The first non-finite element (0-based) or -1: a SIMD, threaded scan. */
 static R_xlen_t first_nonfinite(const double *x, R_xlen_t n) {
-  /* x * 0 is 0 for finite x and NaN otherwise: a branch-free scan. */
-  const R_xlen_t block = 1024;
-  for (R_xlen_t start = 0; start < n; start += block) {
-    R_xlen_t end = start + block < n ? start + block : n;
-    double acc = 0;
-    for (R_xlen_t i = start; i < end; i++) acc += x[i] * 0;
-    if (acc != 0 || acc != acc)
-      for (R_xlen_t i = start; i < end; i++)
-        if (!R_FINITE(x[i])) return i;
-  }
-  return -1;
+  return kernel_first_nonfinite(n, x);
 }
 
 static int ptr_compare(const void *a, const void *b) {
@@ -274,10 +265,6 @@ static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) 
 }
 
 /* ---- the step ---------------------------------------------------------- */
-
-/* Gradients travel through the update in blocks this long, so the
- * transformed gradient stays in L1 cache and no full-size scratch is needed. */
-#define BLOCK 2048
 
 /* `loss_scale_` overrides the configured loss_scale_factor when > 0: the
  * dynamic loss-scale wrapper passes its current scale there (SPEC A5). */
@@ -478,7 +465,7 @@ SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel) {
 
 /* The fast path of opt$step(): reads the pointer, the structure and the
  * learning rate from the optimizer's private environment, so the R method is
- * one closure and one .Call. Anything unusual returns the "slow" signal. */
+ * one closure and one .Call. Anything unusual goes to R's step_signal(). */
 SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
   static SEXP s_ptr = NULL, s_skeleton, s_lr;
   if (s_ptr == NULL) {
@@ -490,12 +477,31 @@ SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
   SEXP ptr = Rf_findVarInFrame3(private_env, s_ptr, TRUE);
   SEXP skel = Rf_findVarInFrame3(private_env, s_skeleton, TRUE);
   SEXP lr = Rf_findVarInFrame3(private_env, s_lr, TRUE);
+  int nprot = 0;
+  SEXP res;
   if (TYPEOF(ptr) != EXTPTRSXP || skel == R_UnboundValue || skel == R_NilValue ||
-      TYPEOF(lr) != REALSXP || XLENGTH(lr) != 1)
-    return slow_signal();
-  PROTECT(lr);
-  SEXP zero = PROTECT(Rf_ScalarReal(0));
-  SEXP res = C_step(ptr, grads, vars, skel, lr, in_place, zero);
-  UNPROTECT(2);
+      TYPEOF(lr) != REALSXP || XLENGTH(lr) != 1) {
+    res = PROTECT(slow_signal());
+    nprot++;
+  } else {
+    PROTECT(lr);
+    SEXP zero = PROTECT(Rf_ScalarReal(0));
+    res = PROTECT(C_step(ptr, grads, vars, skel, lr, in_place, zero));
+    nprot += 3;
+  }
+  if (TYPEOF(res) == VECSXP && Rf_inherits(res, "rmsprop_signal")) {
+    /* Nothing changed: hand the call to R's general path (first step,
+     * schedules, NULL-gradient warnings, classed errors). Doing it from here
+     * keeps the R method a bare .Call. */
+    SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("rmsprop")));
+    /* quote() the caller's values: a symbol or call among them must be
+     * passed on as data, never evaluated. */
+    SEXP q = Rf_install("quote");
+    SEXP qg = PROTECT(Rf_lang2(q, grads)), qv = PROTECT(Rf_lang2(q, vars));
+    SEXP call = PROTECT(Rf_lang6(Rf_install("step_signal"), private_env, res, qg, qv, in_place));
+    nprot += 4;
+    res = Rf_eval(call, ns);
+  }
+  UNPROTECT(nprot);
   return res;
 }

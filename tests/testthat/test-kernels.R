@@ -29,7 +29,7 @@ kref_step <- function(s, cfg, g, v) {
   } else {
     if (!is.null(k)) {
       g <- (g + s$acc) / k
-      s$acc <- s$acc * 0
+      s$acc <- numeric(length(s$acc))
     }
     if (!is.null(cfg$clipnorm)) g <- g * cfg$clipnorm / max(sqrt(kref_sumsq(g)), cfg$clipnorm)
     if (!is.null(cfg$clipvalue)) g <- pmin(pmax(g, -cfg$clipvalue), cfg$clipvalue)
