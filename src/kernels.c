@@ -67,20 +67,7 @@ typedef struct {
 #define VMAXLO(lo, x) ((lo) > (x) ? (lo) : (x))
 #define VMINHI(hi, x) ((hi) < (x) ? (hi) : (x))
 #include "kernels_body.h"
-#undef VT
-#undef VW
-#undef SUF
-#undef KATTR
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VDIV
-#undef VSQRT
-#undef VMAXLO
-#undef VMINHI
+#include "kernels_undef.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define RMS_X86 1
@@ -107,23 +94,7 @@ typedef struct {
 #define VANYSET(acc) (_mm_movemask_pd(acc) != 0)
 #define VOR(a, b) _mm_or_pd((a), (b))
 #include "kernels_body.h"
-#undef VT
-#undef VW
-#undef SUF
-#undef KATTR
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VDIV
-#undef VSQRT
-#undef VMAXLO
-#undef VMINHI
-#undef VORUNORD
-#undef VANYSET
-#undef VOR
+#include "kernels_undef.h"
 
 /* AVX2 (the AVX subset): four doubles per vector. Not "fma": no contraction. */
 #define VT __m256d
@@ -144,23 +115,7 @@ typedef struct {
 #define VANYSET(acc) (_mm256_movemask_pd(acc) != 0)
 #define VOR(a, b) _mm256_or_pd((a), (b))
 #include "kernels_body.h"
-#undef VT
-#undef VW
-#undef SUF
-#undef KATTR
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VDIV
-#undef VSQRT
-#undef VMAXLO
-#undef VMINHI
-#undef VORUNORD
-#undef VANYSET
-#undef VOR
+#include "kernels_undef.h"
 #endif
 
 /* ---- choosing the instruction set --------------------------------------- */
