@@ -248,10 +248,6 @@ static void fresh_output(double *p, R_xlen_t n) {
 
 /* ---- the API of rmsprop.h ------------------------------------------------ */
 
-int grad_transform_active(const grad_transform *t) {
-  return t->loss_scale != 0 || t->acc != NULL || t->clip_norm != 0 || t->clip_value != 0;
-}
-
 /* 1 / x when x is a power of two whose reciprocal is a normal double, else 0.
  * Then y * (1 / x) and y / x are the correctly rounded value of the same real
  * number y / x for every y (overflow and underflow included): the same bits,
@@ -310,20 +306,6 @@ double grad_sumsq(const grad_transform *t, R_xlen_t n, const double *g) {
   return total;
 }
 
-/* The transformed gradient alone (kept for callers that want it; the step
- * itself transforms on the fly in rms_step()). */
-void grad_prepare(const grad_transform *t, R_xlen_t n, const double *g, double *out) {
-  const double cn = t->clip_norm, cd = t->clip_denom, cv = t->clip_value;
-  for (R_xlen_t i = 0; i < n; i++) {
-    double x = g[i];
-    if (t->loss_scale != 0) x = x / t->loss_scale;
-    if (t->acc != NULL) x = (x + t->acc[i]) / t->accum_steps;
-    if (cn != 0) x = x * cn / cd;
-    if (cv != 0) x = x < -cv ? -cv : (x > cv ? cv : x);
-    out[i] = x;
-  }
-}
-
 void grad_accumulate(double loss_scale, R_xlen_t n, const double *g, double *acc) {
   kjob j;
   memset(&j, 0, sizeof j);
@@ -369,12 +351,6 @@ void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int em
   run_range(kernel_table()->update, &j, n);
 }
 
-void rms_update(const rms_params *p, R_xlen_t n, const double *v_in, const double *g,
-                double *v_out, double *ms, double *mom, double *mg) {
-  rms_arrays a = {v_in, g, v_out, ms, mom, mg, NULL, NULL};
-  rms_step(p, NULL, 0, 0, n, &a);
-}
-
 void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
               double *avg) {
   kjob j;
@@ -387,10 +363,6 @@ void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v
   j.avg = avg;
   if (v_out != v_in) fresh_output(v_out, n);
   run_range(kernel_table()->ema, &j, n);
-}
-
-void ema_update(double m, R_xlen_t n, const double *v, double *avg) {
-  ema_step(m, 0, n, v, (double *) v, avg);
 }
 
 static void zero_range(const kjob *j, R_xlen_t b, R_xlen_t e) {

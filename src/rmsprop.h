@@ -1,8 +1,9 @@
 /* rmsprop.h: private header shared by the C files of the package.
  *
- * kernels.c owns the numeric loops (plain doubles, no R API); state.c owns the
- * external pointer and the R vectors that hold the optimizer state; step.c owns
- * the .Call entry points that validate R input and drive the kernels.
+ * kernels.c (with kernels_body.h) owns the numeric loops (plain doubles, no R
+ * API); state.c owns the external pointer and the R vectors that hold the
+ * optimizer state; step.c owns the .Call entry points that validate R input
+ * and drive the kernels; info.c reports what the kernels run on.
  */
 #ifndef RMSPROP_H
 #define RMSPROP_H
@@ -33,13 +34,9 @@ typedef struct {
   double clip_value;      /* clamp to [-c, c]; 0 = off */
 } grad_transform;
 
-int grad_transform_active(const grad_transform *t);
-void grad_prepare(const grad_transform *t, R_xlen_t n, const double *g, double *out);
 double grad_sumsq(const grad_transform *t, R_xlen_t n, const double *g);
 void grad_accumulate(double loss_scale, R_xlen_t n, const double *g, double *acc);
-void rms_update(const rms_params *p, R_xlen_t n, const double *v_in, const double *g,
-                double *v_out, double *ms, double *mom, double *mg);
-void ema_update(double m, R_xlen_t n, const double *v, double *avg);
+
 /* The arrays of one variable segment for the fused step. */
 typedef struct {
   const double *v_in, *g;  /* values read, raw gradient */
