@@ -20,7 +20,11 @@ CC = $CC_
 CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize=alignment
 LDFLAGS = -fsanitize=address,undefined
 MK
-R_MAKEVARS_USER="$MKV" R CMD INSTALL --preclean --no-test-load -l "$LIB" . > "$LOG/install.log" 2>&1 ||
+SRC=$(mktemp -d)
+# Build from a copy: instrumented objects must never be left in src/, where a
+# later plain install would pick them up.
+cp -r . "$SRC/rmsprop" && rm -rf "$SRC"/rmsprop/.git "$SRC"/rmsprop/src/*.o "$SRC"/rmsprop/src/*.so
+R_MAKEVARS_USER="$MKV" R CMD INSTALL --no-test-load -l "$LIB" "$SRC/rmsprop" > "$LOG/install.log" 2>&1 ||
   { echo "install failed, see $LOG/install.log"; exit 1; }
 ASAN_LIB=$($CC_ -print-file-name=libasan.so)
 FILTER=${1:-}

@@ -16,7 +16,11 @@ LOG=${RMSPROP_VALGRIND_LOG:-/tmp/rmsprop_valgrind}
 mkdir -p "$LIB" "$LOG"
 MKV="$LOG/Makevars"
 printf 'CFLAGS = -O0 -g -fno-omit-frame-pointer\n' > "$MKV"
-R_MAKEVARS_USER="$MKV" R CMD INSTALL --preclean --no-test-load -l "$LIB" . > "$LOG/install.log" 2>&1 ||
+SRC=$(mktemp -d)
+# Build from a copy: instrumented objects must never be left in src/, where a
+# later plain install would pick them up.
+cp -r . "$SRC/rmsprop" && rm -rf "$SRC"/rmsprop/.git "$SRC"/rmsprop/src/*.o "$SRC"/rmsprop/src/*.so
+R_MAKEVARS_USER="$MKV" R CMD INSTALL --no-test-load -l "$LIB" "$SRC/rmsprop" > "$LOG/install.log" 2>&1 ||
   { echo "install failed, see $LOG/install.log"; exit 1; }
 FILTER=${1:-}
 rm -f "$LOG"/vg.*.log
