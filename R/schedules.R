@@ -61,12 +61,18 @@
 learning_rate_schedule_exponential_decay <- function(initial_learning_rate, decay_steps,
                                                      decay_rate, staircase = FALSE,
                                                      name = "ExponentialDecay") {
+  decay_schedule("exponential_decay", initial_learning_rate, decay_steps, decay_rate, staircase, name)
+}
+
+# The exponential and inverse-time schedules take the same arguments.
+decay_schedule <- function(kind, initial_learning_rate, decay_steps, decay_rate, staircase,
+                           name) {
   check_learning_rate_arg(initial_learning_rate, "initial_learning_rate")
   check_decay_steps_arg(decay_steps, "decay_steps")
   check_number(decay_rate, "decay_rate", lower = 0)
   check_flag(staircase, "staircase")
   check_string(name, "name")
-  new_schedule("exponential_decay", list(
+  new_schedule(kind, list(
     initial_learning_rate = initial_learning_rate, decay_steps = decay_steps,
     decay_rate = decay_rate, staircase = staircase, name = name
   ))
@@ -103,15 +109,7 @@ learning_rate_schedule_exponential_decay <- function(initial_learning_rate, deca
 learning_rate_schedule_inverse_time_decay <- function(initial_learning_rate, decay_steps,
                                                       decay_rate, staircase = FALSE,
                                                       name = "InverseTimeDecay") {
-  check_learning_rate_arg(initial_learning_rate, "initial_learning_rate")
-  check_decay_steps_arg(decay_steps, "decay_steps")
-  check_number(decay_rate, "decay_rate", lower = 0)
-  check_flag(staircase, "staircase")
-  check_string(name, "name")
-  new_schedule("inverse_time_decay", list(
-    initial_learning_rate = initial_learning_rate, decay_steps = decay_steps,
-    decay_rate = decay_rate, staircase = staircase, name = name
-  ))
+  decay_schedule("inverse_time_decay", initial_learning_rate, decay_steps, decay_rate, staircase, name)
 }
 
 #' Piecewise constant learning-rate schedule
