@@ -252,8 +252,8 @@ config_vector <- function(config) {
 # Public methods: each is a closure whose environment holds `self` and
 # `private`, so the object serializes as plain R data.
 # `step` is the hot path: one .Call that reads `private` itself; the rarer
-# cases (first step, schedules, warnings, errors) are handed from C to
-# step_signal(), the general way.
+# cases (first step, schedules, warnings, errors) are handed, with nothing
+# changed yet, from C to optimizer_step(), the general way.
 optimizer_methods <- list(
   step = function(grads, variables) .Call(C_step_private, private, grads, variables, FALSE),
   apply = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
@@ -384,12 +384,6 @@ optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
     if (skip_nonfinite && res$kind == "nonfinite") return(res)
     handle_signal(private, res, grads, variables)
   }
-}
-
-# What the fast path (C_step_private) could not finish: nothing was changed
-# yet, so the call starts again the general way.
-step_signal <- function(private, sig, grads, variables, in_place) {
-  optimizer_step(private, grads, variables, in_place)
 }
 
 # The first step builds the optimizer; if the step then fails (or is

@@ -185,17 +185,15 @@ static void walk_all(walk_ctx *w, leaf_rec *stack, const rms_state *st, SEXP ske
 }
 
 /* The signal R turns into a classed condition or a warning. */
-static SEXP make_signal(const walk_ctx *w, int code, SEXP value, SEXP null_index) {
-  const char *names[] = {"kind", "which", "index", "detail", "value", "null_index", ""};
+static SEXP make_signal(const walk_ctx *w, int code, SEXP null_index) {
+  const char *names[] = {"kind", "which", "index", "detail", "null_index", ""};
   SEXP s = PROTECT(Rf_mkNamed(VECSXP, names));
   SET_VECTOR_ELT(s, 0, Rf_mkString(signal_names[code]));
   SET_VECTOR_ELT(s, 1, Rf_mkString(w->which ? "grads" : "variables"));
   SET_VECTOR_ELT(s, 2, Rf_ScalarReal((double) w->index));
   SET_VECTOR_ELT(s, 3, Rf_mkString(w->detail));
-  SET_VECTOR_ELT(s, 4, value);
-  SET_VECTOR_ELT(s, 5, null_index);
+  SET_VECTOR_ELT(s, 4, null_index);
   Rf_setAttrib(s, R_ClassSymbol, Rf_mkString("rmsprop_signal"));
-  Rf_setAttrib(s, Rf_install("rmsprop_signal"), Rf_ScalarLogical(TRUE));
   UNPROTECT(1);
   return s;
 }
@@ -205,7 +203,7 @@ static SEXP make_signal(const walk_ctx *w, int code, SEXP value, SEXP null_index
 static SEXP slow_signal(void) {
   walk_ctx w;
   memset(&w, 0, sizeof w);
-  return make_signal(&w, SIG_SLOW, R_NilValue, R_NilValue);
+  return make_signal(&w, SIG_SLOW, R_NilValue);
 }
 
 /* ---- reading gradients ------------------------------------------------ */
@@ -287,7 +285,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
   walk_all(&w, stack, st, skel, vars, grads, 1);
-  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
+  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue);
   leaf_rec *L = w.leaves;
   R_xlen_t n_null = 0;
   for (R_xlen_t i = 0; i < nvar; i++) {
@@ -301,10 +299,10 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
       w.index = i + 1;
       w.which = 1;
       snprintf(w.detail, sizeof w.detail, "%.0f", (double) bad + 1);
-      return make_signal(&w, SIG_NONFINITE, R_NilValue, R_NilValue);
+      return make_signal(&w, SIG_NONFINITE, R_NilValue);
     }
   }
-  if (n_null == nvar) return make_signal(&w, SIG_ALL_NULL, R_NilValue, R_NilValue);
+  if (n_null == nvar) return make_signal(&w, SIG_ALL_NULL, R_NilValue);
   /* NULL gradients: R warns before anything changes (a warning turned into
    * an error must find the optimizer as it was), then calls again. */
   if (n_null > 0 && !allow_null) {
@@ -312,7 +310,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
     R_xlen_t j = 0;
     for (R_xlen_t i = 0; i < nvar; i++)
       if (L[i].g == NULL && L[i].grad == R_NilValue) REAL(idx)[j++] = (double) i + 1;
-    SEXP sig = make_signal(&w, SIG_NULL_GRADIENTS, R_NilValue, idx);
+    SEXP sig = make_signal(&w, SIG_NULL_GRADIENTS, idx);
     UNPROTECT(1);
     return sig;
   }
@@ -321,7 +319,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
       if (TYPEOF(L[i].var) != REALSXP) {
         w.index = i + 1;
         snprintf(w.detail, sizeof w.detail, "%s", Rf_type2char(TYPEOF(L[i].var)));
-        return make_signal(&w, SIG_IN_PLACE_TYPE, R_NilValue, R_NilValue);
+        return make_signal(&w, SIG_IN_PLACE_TYPE, R_NilValue);
       }
     }
     /* Two variables backed by the same memory would be updated twice. */
@@ -334,7 +332,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
       for (R_xlen_t i = 1; i < np; i++) {
         if (p[i] == p[i - 1]) {
           w.index = 0;
-          return make_signal(&w, SIG_SHARED, R_NilValue, R_NilValue);
+          return make_signal(&w, SIG_SHARED, R_NilValue);
         }
       }
     }
@@ -442,7 +440,7 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
   walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
-  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue, R_NilValue);
+  if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue);
   leaf_rec *L = w.leaves;
   R_xlen_t next = 0;
   SEXP result = PROTECT(copy_structure(skel, vars, L, &next));
@@ -460,12 +458,12 @@ SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel) {
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
   walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
-  return w.code == SIG_NONE ? R_NilValue : make_signal(&w, w.code, R_NilValue, R_NilValue);
+  return w.code == SIG_NONE ? R_NilValue : make_signal(&w, w.code, R_NilValue);
 }
 
 /* The fast path of opt$step(): reads the pointer, the structure and the
  * learning rate from the optimizer's private environment, so the R method is
- * one closure and one .Call. Anything unusual goes to R's step_signal(). */
+ * one closure and one .Call. Anything unusual goes to R's optimizer_step(). */
 SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
   static SEXP s_ptr = NULL, s_skeleton, s_lr;
   if (s_ptr == NULL) {
@@ -498,7 +496,7 @@ SEXP C_step_private(SEXP private_env, SEXP grads, SEXP vars, SEXP in_place) {
      * passed on as data, never evaluated. */
     SEXP q = Rf_install("quote");
     SEXP qg = PROTECT(Rf_lang2(q, grads)), qv = PROTECT(Rf_lang2(q, vars));
-    SEXP call = PROTECT(Rf_lang6(Rf_install("step_signal"), private_env, res, qg, qv, in_place));
+    SEXP call = PROTECT(Rf_lang5(Rf_install("optimizer_step"), private_env, qg, qv, in_place));
     nprot += 4;
     res = Rf_eval(call, ns);
   }
