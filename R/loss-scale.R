@@ -118,13 +118,7 @@ loss_scale_methods <- list(
     pairs <- pairs_to_structures(grads_and_vars)
     loss_scale_step(private, pairs$grads, pairs$vars)
   },
-  scale_loss = function(loss) {
-    if (!is.numeric(loss)) {
-      rmsprop_abort("argument", sprintf("`loss` must be numeric, not %s.", describe_value(loss)),
-                    argument = "loss")
-    }
-    loss * private$scale
-  },
+  scale_loss = function(loss) check_loss(loss) * private$scale,
   finalize_variable_values = function(variables) private$inner$finalize_variable_values(variables),
   build = function(variables) {
     private$inner$build(variables)
@@ -169,17 +163,20 @@ loss_scale_bindings <- list(
   },
   variables = function(value) {
     if (!missing(value)) read_only("variables")
-    name <- private$config$name
     own <- list(private$counter, private$scale)
-    names(own) <- paste0(name, c("/step_counter", "/dynamic_scale"))
+    names(own) <- own_entry_names(private)
     c(own, private$inner$variables)
   }
 )
 
 # The wrapper's own two entries come first, then the inner optimizer's; the
 # inner one checks its part completely before anything is set.
+own_entry_names <- function(private) {
+  paste0(private$config$name, c("/step_counter", "/dynamic_scale"))
+}
+
 loss_scale_load_variables <- function(private, values) {
-  own <- paste0(private$config$name, c("/step_counter", "/dynamic_scale"))
+  own <- own_entry_names(private)
   if (!is.list(values) || length(values) < 2L || !identical(names(values)[1:2], own)) {
     rmsprop_abort("argument", sprintf(
       "`values` must be a list like `opt$variables`, starting with \"%s\" and \"%s\".",

@@ -537,6 +537,14 @@ optimizer_exclude <- function(private, var_list, var_names) {
                              var_names = c(ex$var_names, var_names))
 }
 
+check_loss <- function(loss) {
+  if (!is.numeric(loss)) {
+    rmsprop_abort("argument", sprintf("`loss` must be numeric, not %s.", describe_value(loss)),
+                  argument = "loss")
+  }
+  invisible(loss)
+}
+
 # 1 = the variable takes weight decay, 0 = excluded.
 decay_mask <- function(exclusions, paths) {
   excluded <- logical(length(paths))
@@ -556,10 +564,7 @@ decay_mask <- function(exclusions, paths) {
 }
 
 optimizer_scale_loss <- function(private, loss) {
-  if (!is.numeric(loss)) {
-    rmsprop_abort("argument", sprintf("`loss` must be numeric, not %s.", describe_value(loss)),
-                  argument = "loss")
-  }
+  check_loss(loss)
   f <- private$config$loss_scale_factor
   if (is.null(f)) loss else loss * f
 }
