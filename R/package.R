@@ -39,3 +39,45 @@ rmsprop_set_threads <- function(n) {
   .Call(C_set_threads, as.integer(n))
   invisible(old)
 }
+
+#' Memory recycled between steps
+#'
+#' A step that returns new variables needs fresh memory for them, and for a
+#' large vector the operating system must map and zero every page of it, which
+#' can cost more than the update itself. So the memory of large results (8192
+#' doubles or more) that R's garbage collector frees is kept and reused for the
+#' next result of the same size. Results are ordinary R vectors either way:
+#' memory is reused only once R has found a result unreachable.
+#'
+#' Two limits, both `max_bytes`, bound what this costs: at most `max_bytes`
+#' are kept for reuse, and at most `max_bytes` of results are made from
+#' recycled memory at any time (past that, results are allocated as usual,
+#' which also makes R collect old results sooner). So recycling holds at most
+#' about twice `max_bytes` more than R alone would, and only after large steps.
+#' `rmsprop_set_recycling()` sets the limit and releases the memory kept (like
+#' `torch.cuda.empty_cache()`); 0 turns recycling off.
+#'
+#' @param max_bytes A number >= 0: the limit in bytes (default 256 MiB).
+#' @return `rmsprop_memory_info()` a list: `cached_bytes` (kept for reuse),
+#'   `limit_bytes`, the counts of result blocks `reused` and taken `fresh`
+#'   from the system, and `in_use_bytes` (recycled memory held by results
+#'   alive, or dropped but not yet collected). `rmsprop_set_recycling()` the
+#'   previous limit, invisibly.
+#' @export
+#' @examples
+#' opt <- optimizer_rmsprop()
+#' x <- runif(1e5)
+#' for (i in 1:20) x <- opt$step(2 * x, x)
+#' rmsprop_memory_info()
+#' old <- rmsprop_set_recycling(0) # release the memory kept; recycle nothing
+#' rmsprop_set_recycling(old)
+rmsprop_memory_info <- function() .Call(C_recycle_info)
+
+#' @rdname rmsprop_memory_info
+#' @export
+rmsprop_set_recycling <- function(max_bytes) {
+  check_number(max_bytes, "max_bytes", 0, 2^52)
+  old <- rmsprop_memory_info()$limit_bytes
+  .Call(C_set_recycle_limit, as.double(max_bytes))
+  invisible(old)
+}

@@ -17,6 +17,8 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel);
 SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel);
 SEXP C_kernel_info(void);
 SEXP C_set_threads(SEXP n);
+SEXP C_recycle_info(void);
+SEXP C_set_recycle_limit(SEXP bytes);
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
@@ -35,6 +37,8 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(C_check_structure, 3),
   CALLDEF(C_kernel_info, 0),
   CALLDEF(C_set_threads, 1),
+  CALLDEF(C_recycle_info, 0),
+  CALLDEF(C_set_recycle_limit, 1),
   {NULL, NULL, 0}
 };
 

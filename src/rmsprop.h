@@ -3,13 +3,22 @@
  * kernels.c (with kernels_body.h) owns the numeric loops (plain doubles, no R
  * API); state.c owns the external pointer and the R vectors that hold the
  * optimizer state; step.c owns the .Call entry points that validate R input
- * and drive the kernels; info.c reports what the kernels run on.
+ * and drive the kernels; info.c reports what the kernels run on; recycle.c
+ * gives large results memory that earlier results have given back.
  */
 #ifndef RMSPROP_H
 #define RMSPROP_H
 
 #ifndef R_NO_REMAP
 #define R_NO_REMAP
+/* ---- recycle.c -------------------------------------------------------- */
+
+/* A new double vector of length n; large ones reuse memory R has freed.
+ * Call recycled_batch_done() once the results of a call are all made (it
+ * tells R's collector how much memory they hold, see recycle.c). */
+SEXP recycled_doubles(R_xlen_t n);
+void recycled_batch_done(void);
+
 #endif
 #include <R.h>
 #include <Rinternals.h>
@@ -90,5 +99,13 @@ typedef struct {
 void rms_abort(const char *fmt, ...);
 rms_state *state_get(SEXP ptr);
 SEXP state_list(SEXP ptr);
+
+/* ---- recycle.c -------------------------------------------------------- */
+
+/* A new double vector of length n; large ones reuse memory R has freed.
+ * Call recycled_batch_done() once the results of a call are all made (it
+ * tells R's collector how much memory they hold, see recycle.c). */
+SEXP recycled_doubles(R_xlen_t n);
+void recycled_batch_done(void);
 
 #endif

@@ -31,11 +31,14 @@ typedef struct {
   const double *g;        /* gradient as doubles, NULL when the gradient is NULL */
   const double *vin;      /* where the current values are read */
   double *out;            /* where the new values are written */
+  R_xlen_t len;           /* the variable's length (XLENGTH is a call) */
   int written;
 } leaf_rec;
 
-/* Steps on a few variables keep their records on the C stack. */
-#define FEW_LEAVES 8
+/* Steps on up to this many variables keep their records on the C stack
+ * (7 KB): lists of many small variables then make no heap allocation for
+ * them, which is a tenth of such a step's cost. */
+#define FEW_LEAVES 128
 
 typedef struct {
   R_xlen_t nvar, next;
@@ -66,11 +69,21 @@ static int same_string(SEXP a, SEXP b) {
 }
 
 static int same_names(SEXP a, SEXP b) {
-  if (a == R_NilValue || b == R_NilValue) return a == b;
-  if (TYPEOF(a) != STRSXP || TYPEOF(b) != STRSXP || XLENGTH(a) != XLENGTH(b)) return 0;
-  for (R_xlen_t i = 0; i < XLENGTH(a); i++)
-    if (!same_string(STRING_ELT(a, i), STRING_ELT(b, i))) return 0;
+  if (a == b) return 1;
+  if (a == R_NilValue || b == R_NilValue) return 0;
+  if (TYPEOF(a) != STRSXP || TYPEOF(b) != STRSXP) return 0;
+  R_xlen_t n = XLENGTH(a);
+  if (XLENGTH(b) != n) return 0;
+  /* R keeps one copy of each string: equal names are mostly the same pointer. */
+  const SEXP *pa = STRING_PTR_RO(a), *pb = STRING_PTR_RO(b);
+  for (R_xlen_t i = 0; i < n; i++)
+    if (pa[i] != pb[i] && !same_string(pa[i], pb[i])) return 0;
   return 1;
+}
+
+/* Rf_getAttrib() searches; most leaves have no attributes at all. */
+static SEXP attribute(SEXP x, SEXP name) {
+  return ATTRIB(x) == R_NilValue ? R_NilValue : Rf_getAttrib(x, name);
 }
 
 static int same_dims(SEXP a, SEXP b) {
@@ -94,7 +107,8 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
       fail(w, SIG_STRUCTURE, 0, "list");
       return;
     }
-    if (!same_names(Rf_getAttrib(v, R_NamesSymbol), Rf_getAttrib(skel, R_NamesSymbol))) {
+    SEXP skel_names = attribute(skel, R_NamesSymbol);
+    if (!same_names(attribute(v, R_NamesSymbol), skel_names)) {
       fail(w, SIG_STRUCTURE, 0, "names");
       return;
     }
@@ -103,8 +117,8 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
         fail(w, SIG_STRUCTURE, 1, "list");
         return;
       }
-      SEXP gn = Rf_getAttrib(g, R_NamesSymbol);
-      if (gn != R_NilValue && !same_names(gn, Rf_getAttrib(skel, R_NamesSymbol))) {
+      SEXP gn = attribute(g, R_NamesSymbol);
+      if (gn != R_NilValue && !same_names(gn, skel_names)) {
         fail(w, SIG_STRUCTURE, 1, "names");
         return;
       }
@@ -142,8 +156,8 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
    * not match the length-one leaf. */
   static SEXP leaf_dim = NULL;
   if (leaf_dim == NULL) leaf_dim = Rf_install("leaf_dim");
-  SEXP dim = Rf_getAttrib(skel, leaf_dim);
-  if (!same_dims(Rf_getAttrib(v, R_DimSymbol), dim)) {
+  SEXP dim = attribute(skel, leaf_dim);
+  if (!same_dims(attribute(v, R_DimSymbol), dim)) {
     fail(w, SIG_STRUCTURE, 0, "dim");
     return;
   }
@@ -157,7 +171,7 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
       fail(w, SIG_LENGTH, 1, "length");
       return;
     }
-    SEXP gdim = Rf_getAttrib(g, R_DimSymbol);
+    SEXP gdim = attribute(g, R_DimSymbol);
     if (gdim != R_NilValue && dim != R_NilValue && !same_dims(gdim, dim)) {
       fail(w, SIG_DIM, 1, "dim");
       return;
@@ -168,6 +182,7 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
   rec->var = v;
   rec->grad = with_grads ? g : R_NilValue;
   rec->skel = skel;
+  rec->len = len;
   w->next++;
 }
 
@@ -246,10 +261,10 @@ static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) 
     UNPROTECT(1);
     return res;
   }
-  R_xlen_t n = XLENGTH(v);
-  SEXP leaf = PROTECT(Rf_allocVector(REALSXP, n));
-  DUPLICATE_ATTRIB(leaf, v);
   leaf_rec *rec = &leaves[*next];
+  R_xlen_t n = rec->len;
+  SEXP leaf = PROTECT(recycled_doubles(n));
+  DUPLICATE_ATTRIB(leaf, v);
   rec->out = REAL(leaf);
   if (TYPEOF(v) == REALSXP) {
     rec->vin = REAL_RO(v);
@@ -260,6 +275,16 @@ static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) 
   (*next)++;
   UNPROTECT(1);
   return leaf;
+}
+
+/* The results of one call: copy_structure(), then the memory they hold is
+ * made known to R's collector. */
+static SEXP new_results(SEXP skel, SEXP vars, leaf_rec *leaves) {
+  R_xlen_t next = 0;
+  SEXP result = PROTECT(copy_structure(skel, vars, leaves, &next));
+  recycled_batch_done();
+  UNPROTECT(1);
+  return result;
 }
 
 /* ---- the step ---------------------------------------------------------- */
@@ -294,7 +319,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
       continue;
     }
     L[i].g = as_doubles(L[i].grad);
-    R_xlen_t bad = first_nonfinite(L[i].g, XLENGTH(L[i].grad));
+    R_xlen_t bad = first_nonfinite(L[i].g, L[i].len);
     if (bad >= 0) {
       w.index = i + 1;
       w.which = 1;
@@ -348,8 +373,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   if (in_place) {
     for (R_xlen_t i = 0; i < nvar; i++) L[i].out = REAL(L[i].var), L[i].vin = L[i].out;
   } else {
-    R_xlen_t next = 0;
-    result = PROTECT(copy_structure(skel, vars, L, &next));
+    result = PROTECT(new_results(skel, vars, L));
     nprot++;
   }
 
@@ -442,8 +466,7 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue);
   leaf_rec *L = w.leaves;
-  R_xlen_t next = 0;
-  SEXP result = PROTECT(copy_structure(skel, vars, L, &next));
+  SEXP result = PROTECT(new_results(skel, vars, L));
   for (R_xlen_t i = 0; i < st->nvar; i++) {
     R_xlen_t o = (R_xlen_t) st->offsets[i], n = (R_xlen_t) st->offsets[i + 1] - o;
     copy_doubles(n, st->ema != NULL ? st->ema + o : L[i].vin, L[i].out);
