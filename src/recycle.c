@@ -19,8 +19,7 @@
 #include <stdlib.h>
 
 /* Each block starts with its size; R's part (its copy of the allocator, then
- * the vector) follows at this offset, which keeps R's data 64-byte aligned
- * relative to the block. */
+ * the vector) follows at this offset, a multiple of malloc()'s alignment. */
 #define BLOCK_HEADER 64
 /* Blocks are sized in whole pages, so results of nearly equal length share. */
 #define BLOCK_ROUND 4096
@@ -75,7 +74,7 @@ static void block_free(R_allocator_t *allocator, void *p) {
   char *base = (char *) p - BLOCK_HEADER;
   size_t size = *(size_t *) base;
   in_use_bytes -= size;
-  if (n_cached < CACHE_SLOTS && size <= cache_limit - cached_bytes && cached_bytes <= cache_limit) {
+  if (n_cached < CACHE_SLOTS && cached_bytes <= cache_limit && size <= cache_limit - cached_bytes) {
     cache[n_cached].base = base;
     cache[n_cached].size = size;
     n_cached++;
