@@ -17,6 +17,7 @@
 #include <R_ext/Rallocators.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Each block starts with its size; R's part (its copy of the allocator, then
  * the vector) follows at this offset, a multiple of malloc()'s alignment. */
@@ -30,6 +31,8 @@ typedef struct {
   size_t size;
 } cached_block;
 
+/* Oldest first: a block that does not fit pushes out the oldest ones, since
+ * results of the size just freed are the likeliest to be asked for next. */
 static cached_block cache[CACHE_SLOTS];
 static int n_cached = 0;
 static size_t cached_bytes = 0;
@@ -40,6 +43,12 @@ static size_t cache_limit = (size_t) 256 << 20;
 static double n_reused = 0, n_fresh = 0;
 /* Bytes of blocks R holds (results alive, or garbage not yet collected). */
 static size_t in_use_bytes = 0;
+
+static void cache_remove(int i) {
+  cached_bytes -= cache[i].size;
+  memmove(cache + i, cache + i + 1, (size_t) (n_cached - i - 1) * sizeof(cached_block));
+  n_cached--;
+}
 
 static size_t block_size(size_t request) {
   size_t total = request + BLOCK_HEADER;
@@ -55,8 +64,7 @@ static void *block_alloc(R_allocator_t *allocator, size_t request) {
   for (int i = n_cached - 1; i >= 0; i--) {
     if (cache[i].size != size) continue;
     char *base = (char *) cache[i].base;
-    cache[i] = cache[--n_cached];
-    cached_bytes -= size;
+    cache_remove(i);
     n_reused++;
     in_use_bytes += size;
     return base + BLOCK_HEADER;
@@ -74,53 +82,46 @@ static void block_free(R_allocator_t *allocator, void *p) {
   char *base = (char *) p - BLOCK_HEADER;
   size_t size = *(size_t *) base;
   in_use_bytes -= size;
-  if (n_cached < CACHE_SLOTS && cached_bytes <= cache_limit && size <= cache_limit - cached_bytes) {
-    cache[n_cached].base = base;
-    cache[n_cached].size = size;
-    n_cached++;
-    cached_bytes += size;
-  } else {
+  if (size > cache_limit) {
     free(base);
+    return;
   }
+  while (n_cached > 0 && (n_cached == CACHE_SLOTS || size > cache_limit - cached_bytes)) {
+    free(cache[0].base);
+    cache_remove(0);
+  }
+  cache[n_cached].base = base;
+  cache[n_cached].size = size;
+  n_cached++;
+  cached_bytes += size;
 }
 
 static void release_cache(void) {
-  while (n_cached > 0) free(cache[--n_cached].base);
-  cached_bytes = 0;
+  while (n_cached > 0) {
+    free(cache[0].base);
+    cache_remove(0);
+  }
 }
 
 /* Below this length malloc() recycles memory well by itself. */
 #define RECYCLE_MIN_LENGTH 8192
 
 /* R does not count memory from a custom allocator toward the trigger of its
- * next collection, so on its own it would collect far less often than for
- * results it allocated itself. Each batch of results therefore allocates a
- * stand-in R does count: a raw vector of their size that is garbage at once
- * (R never writes its data, so the system never maps its pages: it costs a
- * malloc() and a free()). That keeps R's young collections, which free the
- * results dropped soon, as frequent as usual. Results that outlive one
- * collection are only freed by R's rarer older-generation collections, so
- * blocks in use are capped as well: past the limit, results are ordinary R
- * vectors, R counts them, collects its older generations sooner, and the
- * blocks come back. */
-static double pending_bytes = 0;
-
+ * next collection, so the blocks come back whenever R collects for its own
+ * reasons (in a training loop, the gradients' allocations). Blocks in use are
+ * capped: past the limit, results are ordinary R vectors, which R counts, so
+ * it collects and the blocks come back. This bounds what recycling holds
+ * beyond R's own memory by twice the limit (in use plus cached). A stand-in
+ * allocation R would count for each recycled result was measured too: it
+ * made R collect as often as for ordinary results, and the collections cost
+ * more than the recycling saved (bench/). */
 SEXP recycled_doubles(R_xlen_t n) {
   static R_allocator_t allocator = {block_alloc, block_free, NULL, NULL};
   size_t size = block_size((size_t) n * sizeof(double));
   if (n < RECYCLE_MIN_LENGTH || size == 0 || size > cache_limit ||
       in_use_bytes > cache_limit - size)
     return Rf_allocVector(REALSXP, n);
-  SEXP res = Rf_allocVector3(REALSXP, n, &allocator);
-  pending_bytes += (double) n * sizeof(double);
-  return res;
-}
-
-void recycled_batch_done(void) {
-  if (pending_bytes == 0) return;
-  R_xlen_t bytes = (R_xlen_t) pending_bytes;
-  pending_bytes = 0;
-  Rf_allocVector(RAWSXP, bytes);
+  return Rf_allocVector3(REALSXP, n, &allocator);
 }
 
 SEXP C_recycle_info(void) {

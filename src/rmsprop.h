@@ -13,11 +13,8 @@
 #define R_NO_REMAP
 /* ---- recycle.c -------------------------------------------------------- */
 
-/* A new double vector of length n; large ones reuse memory R has freed.
- * Call recycled_batch_done() once the results of a call are all made (it
- * tells R's collector how much memory they hold, see recycle.c). */
+/* A new double vector of length n; large ones reuse memory R has freed. */
 SEXP recycled_doubles(R_xlen_t n);
-void recycled_batch_done(void);
 
 #endif
 #include <R.h>
@@ -102,10 +99,7 @@ SEXP state_list(SEXP ptr);
 
 /* ---- recycle.c -------------------------------------------------------- */
 
-/* A new double vector of length n; large ones reuse memory R has freed.
- * Call recycled_batch_done() once the results of a call are all made (it
- * tells R's collector how much memory they hold, see recycle.c). */
+/* A new double vector of length n; large ones reuse memory R has freed. */
 SEXP recycled_doubles(R_xlen_t n);
-void recycled_batch_done(void);
 
 #endif

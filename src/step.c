@@ -277,16 +277,6 @@ static SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) 
   return leaf;
 }
 
-/* The results of one call: copy_structure(), then the memory they hold is
- * made known to R's collector. */
-static SEXP new_results(SEXP skel, SEXP vars, leaf_rec *leaves) {
-  R_xlen_t next = 0;
-  SEXP result = PROTECT(copy_structure(skel, vars, leaves, &next));
-  recycled_batch_done();
-  UNPROTECT(1);
-  return result;
-}
-
 /* ---- the step ---------------------------------------------------------- */
 
 /* `loss_scale_` overrides the configured loss_scale_factor when > 0: the
@@ -373,7 +363,8 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP in_place_
   if (in_place) {
     for (R_xlen_t i = 0; i < nvar; i++) L[i].out = REAL(L[i].var), L[i].vin = L[i].out;
   } else {
-    result = PROTECT(new_results(skel, vars, L));
+    R_xlen_t next = 0;
+    result = PROTECT(copy_structure(skel, vars, L, &next));
     nprot++;
   }
 
@@ -466,7 +457,8 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   walk_all(&w, stack, st, skel, vars, R_NilValue, 0);
   if (w.code != SIG_NONE) return make_signal(&w, w.code, R_NilValue);
   leaf_rec *L = w.leaves;
-  SEXP result = PROTECT(new_results(skel, vars, L));
+  R_xlen_t next = 0;
+  SEXP result = PROTECT(copy_structure(skel, vars, L, &next));
   for (R_xlen_t i = 0; i < st->nvar; i++) {
     R_xlen_t o = (R_xlen_t) st->offsets[i], n = (R_xlen_t) st->offsets[i + 1] - o;
     copy_doubles(n, st->ema != NULL ? st->ema + o : L[i].vin, L[i].out);

@@ -134,3 +134,24 @@ test_that("rmsprop_set_recycling() checks its argument before changing anything"
   expect_error(rmsprop_set_recycling(-1), "max_bytes")
   expect_identical(rmsprop_set_recycling(old), old)
 })
+
+test_that("blocks of a size no longer used give way to the sizes in use", {
+  with_recycling(3 * 2^20, { # room for one 2.4 MB block or one 1.6 MB one, not both
+    drive <- function(n, steps) {
+      x <- runif(n)
+      opt <- optimizer_rmsprop()
+      for (i in 1:steps) {
+        x <- opt$step(x * 0.01, x)
+        invisible(gc())
+      }
+    }
+    drive(3e5, 6)
+    invisible(gc())
+    expect_gt(rmsprop_memory_info()$cached_bytes, 2.4e6) # a 3e5-double block waits
+    before <- rmsprop_memory_info()
+    drive(2e5, 12)
+    after <- rmsprop_memory_info()
+    expect_gte(after$reused - before$reused, 5) # the new size was recycled
+    expect_lte(after$cached_bytes, 3 * 2^20)
+  })
+})
