@@ -100,7 +100,7 @@ cat(torch_note, "\n")
 # ---- timing -----------------------------------------------------------------
 now <- bench::hires_time
 # Median seconds per call of each function, round robin.
-race <- function(fns, n_elem, samples = if (quick) 7 else 21, target = 2e-3) {
+race <- function(fns, n_elem, samples = if (quick) 7 else 31, target = 1e-2) {
   # batch size from one timed call of the slowest candidate
   one <- vapply(fns, function(f) { t0 <- now(); f(); now() - t0 }, numeric(1))
   reps <- max(1L, min(20000L, as.integer(target / max(one, 1e-7))))

@@ -107,21 +107,27 @@ static void release_cache(void) {
 #define RECYCLE_MIN_LENGTH 8192
 
 /* R does not count memory from a custom allocator toward the trigger of its
- * next collection, so the blocks come back whenever R collects for its own
- * reasons (in a training loop, the gradients' allocations). Blocks in use are
- * capped: past the limit, results are ordinary R vectors, which R counts, so
- * it collects and the blocks come back. This bounds what recycling holds
- * beyond R's own memory by twice the limit (in use plus cached). A stand-in
- * allocation R would count for each recycled result was measured too: it
- * made R collect as often as for ordinary results, and the collections cost
- * more than the recycling saved (bench/). */
+ * next collection, so the blocks come back only when R collects for its own
+ * reasons. Blocks in use are therefore capped (past the limit, results are
+ * ordinary R vectors), and once half the limit is in use each recycled result
+ * also allocates a stand-in R does count: a raw vector of the same size that
+ * is garbage at once. R never writes its data, so the system never maps its
+ * pages: it costs a malloc() and a free(), and makes R collect soon, before
+ * the cap forces ordinary allocations (fresh pages again). Measured on loops,
+ * discarded results and many optimizers (bench/), this beat both a stand-in
+ * for every result (R then collects as often as for its own vectors) and none
+ * (the cap is hit before R collects). What recycling holds beyond R's own
+ * memory stays below twice the limit (in use plus cached). */
 SEXP recycled_doubles(R_xlen_t n) {
   static R_allocator_t allocator = {block_alloc, block_free, NULL, NULL};
   size_t size = block_size((size_t) n * sizeof(double));
   if (n < RECYCLE_MIN_LENGTH || size == 0 || size > cache_limit ||
       in_use_bytes > cache_limit - size)
     return Rf_allocVector(REALSXP, n);
-  return Rf_allocVector3(REALSXP, n, &allocator);
+  SEXP res = PROTECT(Rf_allocVector3(REALSXP, n, &allocator));
+  if (in_use_bytes > cache_limit / 2) Rf_allocVector(RAWSXP, (R_xlen_t) size);
+  UNPROTECT(1);
+  return res;
 }
 
 SEXP C_recycle_info(void) {
