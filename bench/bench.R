@@ -131,55 +131,10 @@ fmt_t <- function(x) ifelse(is.na(x), "", ifelse(x < 1e-3, sprintf("%.2f us", x 
                                                sprintf("%.3f ms", x * 1e3)))
 fmt_r <- function(x) ifelse(is.na(x), "", sprintf("%.2f", x))
 
-# ---- 1. one variable of n elements --------------------------------------------
-cat("\n== one variable of n doubles ==\n")
-rows <- list()
-for (n in sizes) {
-  set.seed(1)
-  v <- rnorm(n); g <- rnorm(n)
-  hand <- make_hand(n)
-  opt_v <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
-  opt_i <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
-  opt_1 <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
-  opt_v1 <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
-  w <- v + 0; w1 <- v + 0; wf <- v + 0; msf <- numeric(n); msv <- numeric(n)
-  invisible(opt_v$step(g, v)); invisible(opt_v1$step(g, v)); opt_i$step_in_place(g, w); opt_1$step_in_place(g, w1)
-  fns <- list(
-    hand = function() hand(g, v),
-    value = function() opt_v$step(g, v),
-    in_place = function() opt_i$step_in_place(g, w),
-    floor = function() .Call(floor_fn$in_place, wf, g, msf, lr, rho, eps),
-    floor_value = function() .Call(floor_fn$value, v, g, msv, lr, rho, eps)
-  )
-  if (n >= 1e5) {
-    fns$value <- function() { set_threads(0); opt_v$step(g, v) }
-    fns$in_place <- function() { set_threads(0); opt_i$step_in_place(g, w) }
-    fns$in_place_1t <- function() { set_threads(1); opt_1$step_in_place(g, w1) }
-    fns$value_1t <- function() { set_threads(1); opt_v1$step(g, v) }
-  }
-  t <- race(fns, n)
-  set_threads(0)
-  rows[[length(rows) + 1]] <- data.frame(
-    n = n, hand = t[["hand"]], value = t[["value"]], in_place = t[["in_place"]],
-    in_place_1t = if ("in_place_1t" %in% names(t)) t[["in_place_1t"]] else NA_real_,
-    value_1t = if ("value_1t" %in% names(t)) t[["value_1t"]] else NA_real_,
-    floor = t[["floor"]], floor_value = t[["floor_value"]],
-    torch = torch_times[[format(n, scientific = TRUE)]])
-  r <- rows[[length(rows)]]
-  cat(sprintf("n = %-6s hand %-10s value %-10s (1 thread %-10s) in place %-10s (1 thread %-10s) floor %-10s (+ result %-10s) torch %s\n",
-              format(n, scientific = TRUE), fmt_t(r$hand), fmt_t(r$value), fmt_t(r$value_1t),
-              fmt_t(r$in_place), fmt_t(r$in_place_1t), fmt_t(r$floor), fmt_t(r$floor_value),
-              fmt_t(r$torch)))
-  rm(v, g, w, w1, wf, msf, msv, hand, opt_v, opt_v1, opt_i, opt_1, fns)
-  invisible(gc())
-}
-one <- do.call(rbind, rows)
-one$hand_over_value <- one$hand / one$value
-one$value_over_hand <- one$value / one$hand
-one$inplace_over_floor <- one$in_place / one$floor
-one$inplace_over_torch <- one$in_place / one$torch
-one$threads_speedup <- one$in_place_1t / one$in_place
-
+# Sections run from the smallest memory footprint to the largest: once the
+# 1e7 row has grown R's heap, R collects rarely and every fresh allocation
+# (R's own or this package's) costs page faults, which would distort the
+# 1e6 tables measured after it.
 # ---- 2. a list of 100 variables of length 10 -----------------------------------
 cat("\n== a list of 100 variables of length 10 ==\n")
 set.seed(2)
@@ -258,6 +213,55 @@ options_tab <- data.frame(option = names(combos), in_place = opt_rows$in_place,
 for (i in seq_len(nrow(options_tab)))
   with(options_tab[i, ], cat(sprintf("%-22s in place %-10s x%-5.2f value %-10s x%.2f\n", option,
                                      fmt_t(in_place), in_place_ratio, fmt_t(value), value_ratio)))
+
+# ---- 1. one variable of n elements --------------------------------------------
+cat("\n== one variable of n doubles ==\n")
+rows <- list()
+for (n in sizes) {
+  set.seed(1)
+  v <- rnorm(n); g <- rnorm(n)
+  hand <- make_hand(n)
+  opt_v <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
+  opt_i <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
+  opt_1 <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
+  opt_v1 <- optimizer_rmsprop(learning_rate = lr, rho = rho, epsilon = eps)
+  w <- v + 0; w1 <- v + 0; wf <- v + 0; msf <- numeric(n); msv <- numeric(n)
+  invisible(opt_v$step(g, v)); invisible(opt_v1$step(g, v)); opt_i$step_in_place(g, w); opt_1$step_in_place(g, w1)
+  fns <- list(
+    hand = function() hand(g, v),
+    value = function() opt_v$step(g, v),
+    in_place = function() opt_i$step_in_place(g, w),
+    floor = function() .Call(floor_fn$in_place, wf, g, msf, lr, rho, eps),
+    floor_value = function() .Call(floor_fn$value, v, g, msv, lr, rho, eps)
+  )
+  if (n >= 1e5) {
+    fns$value <- function() { set_threads(0); opt_v$step(g, v) }
+    fns$in_place <- function() { set_threads(0); opt_i$step_in_place(g, w) }
+    fns$in_place_1t <- function() { set_threads(1); opt_1$step_in_place(g, w1) }
+    fns$value_1t <- function() { set_threads(1); opt_v1$step(g, v) }
+  }
+  t <- race(fns, n)
+  set_threads(0)
+  rows[[length(rows) + 1]] <- data.frame(
+    n = n, hand = t[["hand"]], value = t[["value"]], in_place = t[["in_place"]],
+    in_place_1t = if ("in_place_1t" %in% names(t)) t[["in_place_1t"]] else NA_real_,
+    value_1t = if ("value_1t" %in% names(t)) t[["value_1t"]] else NA_real_,
+    floor = t[["floor"]], floor_value = t[["floor_value"]],
+    torch = torch_times[[format(n, scientific = TRUE)]])
+  r <- rows[[length(rows)]]
+  cat(sprintf("n = %-6s hand %-10s value %-10s (1 thread %-10s) in place %-10s (1 thread %-10s) floor %-10s (+ result %-10s) torch %s\n",
+              format(n, scientific = TRUE), fmt_t(r$hand), fmt_t(r$value), fmt_t(r$value_1t),
+              fmt_t(r$in_place), fmt_t(r$in_place_1t), fmt_t(r$floor), fmt_t(r$floor_value),
+              fmt_t(r$torch)))
+  rm(v, g, w, w1, wf, msf, msv, hand, opt_v, opt_v1, opt_i, opt_1, fns)
+  invisible(gc())
+}
+one <- do.call(rbind, rows)
+one$hand_over_value <- one$hand / one$value
+one$value_over_hand <- one$value / one$hand
+one$inplace_over_floor <- one$in_place / one$floor
+one$inplace_over_torch <- one$in_place / one$torch
+one$threads_speedup <- one$in_place_1t / one$in_place
 
 # ---- goals ------------------------------------------------------------------
 at <- function(n, col) one[[col]][match(n, one$n)]
