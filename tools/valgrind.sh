@@ -24,7 +24,7 @@ R_MAKEVARS_USER="$MKV" R CMD INSTALL --no-test-load -l "$LIB" "$SRC/rmsprop" > "
   { echo "install failed, see $LOG/install.log"; exit 1; }
 FILTER=${1:-}
 rm -f "$LOG"/vg.*.log
-R_LIBS="$LIB" RMSPROP_FUZZ_SCALE=0.25 R --vanilla -d "valgrind --leak-check=full --error-exitcode=1 \
+R_LIBS="$LIB" RMSPROP_FUZZ_SCALE=0.25 R --vanilla -d "valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
   --track-origins=yes --num-callers=30 --log-file=$LOG/vg.%p.log" \
   -f tools/run-tests.R --args $FILTER > "$LOG/tests.log" 2>&1
 STATUS=$?
