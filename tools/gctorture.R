@@ -3,8 +3,8 @@
 # integer variables, momentum/centered/EMA/accumulation/clipping), in-place
 # steps, apply_gradients, finalize_variable_values, $variables,
 # load_variables, clone, serialize()/unserialize() round trips, a rebuilt
-# state after readRDS, and the error paths (structure, type and non-finite
-# signals). Every result must be identical to the same run without gctorture:
+# state after readRDS, the error paths (structure, type and non-finite
+# signals), and large results made from recycled memory. Every result must be identical to the same run without gctorture:
 # a missing PROTECT shows up as a crash or a different value.
 # Usage: Rscript tools/gctorture.R [lib]   (lib: where rmsprop is installed)
 args <- commandArgs(trailingOnly = TRUE)
@@ -73,6 +73,16 @@ scenario <- function() {
     add(ls$variables)
     add(ls$clone()$variables)
   }
+  # Large results come from recycled memory (src/recycle.c): keep every other
+  # one alive while collections hand the dropped ones back for reuse.
+  set.seed(7)
+  big <- list(a = runif(20000), b = matrix(runif(9000), 90))
+  opt <- optimizer_rmsprop(momentum = 0.9, centered = TRUE, use_ema = TRUE)
+  for (s in 1:15) {
+    big <- opt$step(list(a = sin(big$a), b = cos(big$b)), big)
+    if (s %% 2 == 0) add(big)
+  }
+  add(opt$finalize_variable_values(big))
   add(rmsprop_kernel_info())
   out
 }
