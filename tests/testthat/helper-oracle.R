@@ -222,6 +222,14 @@ oracle_step <- function(o, grads, vars) {
   list(o = o, vars = oracle_restore(val, vars))
 }
 
+# oracle_step() on structured gradients and variables (lists, matrices, as
+# the package takes them): the new oracle, and the new variables shaped like
+# `vars`.
+oracle_step_like <- function(o, grads, vars) {
+  r <- oracle_step(o, flatten_leaves(grads), flatten_leaves(vars))
+  list(o = r$o, vars = relist_like(r$vars, vars))
+}
+
 # Put values back into the attributes (names, dim, dimnames) of `like`.
 oracle_restore <- function(val, like) {
   out <- like
