@@ -239,8 +239,8 @@ learning_rate_schedule_polynomial_decay <- function(initial_learning_rate, decay
 #'   from: a single number in \[0, 1\].
 #' @param warmup_target `NULL` (the default) for no warmup, or the learning
 #'   rate reached at the end of the warmup: a single finite number >= 0.
-#' @param warmup_steps How many steps the warmup lasts: a single finite number
-#'   >= 0. Ignored when `warmup_target` is `NULL`.
+#' @param warmup_steps How many steps the warmup lasts: a single finite
+#'   number >= 0. Ignored when `warmup_target` is `NULL`.
 #'
 #' @return A schedule: a function of `step` with class
 #'   `c("rmsprop_schedule_cosine_decay", "rmsprop_schedule", "function")`.
