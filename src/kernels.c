@@ -390,29 +390,50 @@ void copy_doubles(R_xlen_t n, const double *from, double *to) {
   run_range(copy_range, &j, n);
 }
 
-/* The first non-finite element of x (0-based), or -1. Threads scan
- * contiguous ranges; the smallest index any of them finds is the first. */
-R_xlen_t kernel_first_nonfinite(R_xlen_t n, const double *x) {
+/* The first non-finite element of a or b, in one pass over both: block by
+ * block (a block of each fits in the first-level cache), so the step's later
+ * reads find them in cache and the variables cost no pass of their own. */
+#define PAIR_BLOCK 4096
+static R_xlen_t pair_range(find_fn fn, const double *a, const double *b, R_xlen_t s, R_xlen_t e,
+                           int *in_b) {
+  for (R_xlen_t i = s; i < e; i += PAIR_BLOCK) {
+    R_xlen_t end = i + PAIR_BLOCK < e ? i + PAIR_BLOCK : e;
+    R_xlen_t fa = fn(a, i, end), fb = b != NULL ? fn(b, i, end) : -1;
+    if (fa >= 0 || fb >= 0) {
+      *in_b = fa < 0 || (fb >= 0 && fb < fa);
+      return *in_b ? fb : fa;
+    }
+  }
+  return -1;
+}
+
+R_xlen_t kernel_first_nonfinite_pair(R_xlen_t n, const double *a, const double *b, int *in_b) {
   find_fn fn = kernel_table()->nonfinite;
+  *in_b = 0;
   int nt = n >= PAR_MIN ? kernel_threads() : 1;
   if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
   if (nt > 64) nt = 64;
 #ifdef _OPENMP
   if (nt > 1) {
     R_xlen_t found[64];
-    int used = 1;
+    int which[64], used = 1;
 #pragma omp parallel num_threads(nt)
     {
       R_xlen_t T = omp_get_num_threads(), t = omp_get_thread_num();
       R_xlen_t per = ((n + T - 1) / T + 7) & ~((R_xlen_t) 7);
-      R_xlen_t b = t * per, e = b + per < n ? b + per : n;
-      found[t] = b < e ? fn(x, b, e) : -1;
+      R_xlen_t s = t * per, e = s + per < n ? s + per : n;
+      which[t] = 0;
+      found[t] = s < e ? pair_range(fn, a, b, s, e, &which[t]) : -1;
       if (t == 0) used = (int) T;
     }
-    for (int t = 0; t < used; t++)
-      if (found[t] >= 0) return found[t];
+    for (int t = 0; t < used; t++) {
+      if (found[t] >= 0) {
+        *in_b = which[t];
+        return found[t];
+      }
+    }
     return -1;
   }
 #endif
-  return n > 0 ? fn(x, 0, n) : -1;
+  return n > 0 ? pair_range(fn, a, b, 0, n, in_b) : -1;
 }
