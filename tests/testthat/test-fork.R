@@ -105,7 +105,7 @@ test_that("children of parallel::mclapply() step after threaded steps in the par
 
 test_that("future::plan(multicore) workers step after threaded steps in the parent", {
   skip_if_not_installed("future")
-  skip_if_not(parallelly::supportsMulticore(), "multicore futures are not supported here")
+  skip_if_not(future::supportsMulticore(), "multicore futures are not supported here")
   with_two_threads({
     s <- fork_setup()
     res <- run_with_watchdog(function(pid_dir) {
