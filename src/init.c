@@ -29,4 +29,5 @@ void R_init_rmsprop(DllInfo *dll) {
   R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
   R_useDynamicSymbols(dll, FALSE);
   R_forceSymbols(dll, TRUE);
+  kernel_register_fork_handler();
 }

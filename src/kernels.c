@@ -25,6 +25,11 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+/* pthread_atfork() where fork() exists and OpenMP may hold a thread pool. */
+#if defined(_OPENMP) && !defined(_WIN32) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+#define RMS_HAVE_ATFORK 1
+#endif
 
 /* Contraction of a * b + c into an FMA would change results; it can only
  * happen when the compiler is told the CPU has FMA (e.g. -march=native in a
@@ -180,8 +185,38 @@ const char *kernel_isa(void) { return kernel_table()->name; }
  * OMP_THREAD_LIMIT. Set only from R's main thread. */
 static int user_threads = 0;
 
+/* 1 in a process made by fork() (parallel::mclapply(), mcparallel(),
+ * future's multicore) from a process that had loaded the package: it runs on
+ * one thread whatever the setting. Why: GNU OpenMP keeps the worker threads
+ * of its first parallel region as a pool, and fork() copies the pool's
+ * bookkeeping but not its threads, so a child that opens a parallel region
+ * with more than one thread waits for ever for threads that do not exist.
+ * Set by the child handler that kernel_register_fork_handler() registers
+ * (as data.table does in src/openmp-utils.c); the parent is never touched
+ * and keeps its threads. Inherited by the child's own children. */
+#ifdef RMS_HAVE_ATFORK
+static int forked_child = 0;
+
+/* Runs in the child right after fork(), on its only thread. */
+static void on_fork_child(void) { forked_child = 1; }
+#endif
+
+/* Called once from R_init_rmsprop(). glibc drops the handler when the
+ * shared library is unloaded (pthread_atfork() is tied to the caller's
+ * DSO), so unloading and loading again registers a fresh one. Where fork()
+ * or OpenMP does not exist there is nothing to do. */
+void kernel_register_fork_handler(void) {
+#ifdef RMS_HAVE_ATFORK
+  static int registered = 0;
+  if (!registered && pthread_atfork(NULL, NULL, on_fork_child) == 0) registered = 1;
+#endif
+}
+
 int kernel_threads(void) {
 #ifdef _OPENMP
+#ifdef RMS_HAVE_ATFORK
+  if (forked_child) return 1;
+#endif
   int n = user_threads;
   if (n <= 0) {
     const char *env = getenv("RMSPROP_NUM_THREADS");

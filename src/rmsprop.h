@@ -66,6 +66,7 @@ void copy_doubles(R_xlen_t n, const double *from, double *to);
 const char *kernel_isa(void);
 int kernel_threads(void);
 void kernel_set_threads(int n);
+void kernel_register_fork_handler(void);   /* once, from R_init_rmsprop() */
 
 /* ---- state.c ---------------------------------------------------------- */
 
