@@ -90,10 +90,16 @@ migrate_object <- function(self, private) {
 # `opt$step`), then fields. `.format` is absent only on objects of an older
 # release. The body is written out in each method: one closure call less on
 # every step.
-object_field <- function(x, name) {
+# `value` is what `.subset2()` found (an active binding is read once only).
+object_field <- function(x, name, value = NULL) {
   private <- private_of(x)
-  value <- .subset2(x, name)
-  if (!is.null(value)) return(value)
+  if (!is.null(value)) {
+    # An object of an older release: its method was fetched before
+    # private_of() replaced it; fetch today's (reading a plain binding again
+    # has no effect, unlike an active one).
+    stale <- is.function(value) && !bindingIsActive(name, x)
+    return(if (stale) .subset2(x, name) else value)
+  }
   if (!(is.character(name) && length(name) == 1L && !is.na(name))) {
     rmsprop_abort("field", "an optimizer's fields are reached by name, e.g. `opt$rho`.",
                   argument = "name")
@@ -132,13 +138,13 @@ object_fields <- function(private) {
 #' @export
 `$.rmsprop_optimizer` <- function(x, name) {
   value <- .subset2(x, name)
-  if (is.null(value) || is.null(.subset2(x, ".format"))) object_field(x, name) else value
+  if (is.null(value) || is.null(.subset2(x, ".format"))) object_field(x, name, value) else value
 }
 
 #' @export
 `[[.rmsprop_optimizer` <- function(x, i, ...) {
   value <- .subset2(x, i)
-  if (is.null(value) || is.null(.subset2(x, ".format"))) object_field(x, i) else value
+  if (is.null(value) || is.null(.subset2(x, ".format"))) object_field(x, i, value) else value
 }
 
 #' @export
@@ -167,13 +173,13 @@ object_fields <- function(private) {
   assign_property(x, name, value)
 }
 
-#' @exportS3Method utils::.DollarNames
+#' @exportS3Method utils::.DollarNames rmsprop_optimizer
 .DollarNames.rmsprop_optimizer <- function(x, pattern = "") {
   all <- c(setdiff(ls(x), ".format"), names(object_fields(private_of(x))))
   sort(grep(pattern, all, value = TRUE))
 }
 
-#' @exportS3Method utils::.DollarNames
+#' @exportS3Method utils::.DollarNames rmsprop_loss_scale_optimizer
 .DollarNames.rmsprop_loss_scale_optimizer <- .DollarNames.rmsprop_optimizer
 
 # Only `learning_rate` is assignable (an active binding that checks the
