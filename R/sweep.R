@@ -145,15 +145,12 @@ sweep_configs <- function(grid) {
   })
 }
 
+# A short label for one argument value: schedules read like their
+# constructor call ("cosine_decay(0.1, decay_steps = 500)").
 sweep_value_label <- function(v) {
   if (is.null(v)) return("default")
-  if (is.function(v)) {
-    lab <- tryCatch(format(v)[1L], error = function(e) "a function")
-    if (!is.character(lab) || length(lab) == 0L || is.na(lab) || grepl("^function", lab)) {
-      lab <- "a function"
-    }
-    return(sub("^<([^>]*)>.*$", "\\1", lab))
-  }
+  if (is_schedule(v)) return(format(v, short = TRUE))
+  if (is.function(v)) return("a function")
   if (is.atomic(v) && length(v) == 1L) return(format(v))
   describe_value(v)
 }
@@ -213,27 +210,127 @@ as.data.frame.rmsprop_sweep <- function(x, row.names = NULL, optional = FALSE, .
 #' @rdname sweep_optimizers
 #' @param log_loss `TRUE` draws the loss on a log axis (when every loss is
 #'   positive).
-#' @param legend `TRUE` adds a legend naming the configurations.
+#' @param legend `TRUE` adds a legend naming the configurations, below the
+#'   plot (outside the curves). It names the settings that differ between
+#'   configurations; settings shared by all are noted under the title.
 #' @param main A title.
+#' @details `plot()` overlays the loss curves, one colour per configuration.
+#'   With mini-batches the loss of each batch is drawn faintly and the mean
+#'   loss of each epoch as a bold line; a validation loss (`val_loss`) is
+#'   drawn dashed in the configuration's colour.
 #' @export
 plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
                                main = "Loss per configuration", ...) {
   d <- as.data.frame(x)
+  if (nrow(d) == 0L) {
+    rmsprop_abort("argument", "`x` has no steps to plot.", argument = "x")
+  }
   ids <- unique(d$config)
   cols <- grDevices::hcl.colors(max(length(ids), 2L), "Dark 3")[seq_along(ids)]
-  log_axis <- if (log_loss && all(is.finite(d$loss)) && all(d$loss > 0)) "y" else ""
-  graphics::plot(range(d$step), range(d$loss[is.finite(d$loss)]), type = "n", log = log_axis,
-                 xlab = "step", ylab = if (nzchar(log_axis)) "loss (log scale)" else "loss",
-                 main = main, ...)
+  parts <- split(d, factor(d$config, levels = ids))
+  epochs <- lapply(parts, fit_epoch_table)
+  batched <- any(vapply(epochs, fit_is_batched, logical(1)))
+  val <- lapply(seq_along(parts), function(k) {
+    if (batched) {
+      e <- epochs[[k]]
+      keep <- !is.na(e$val_loss)
+      list(x = e$last_step[keep] + 0.5, y = e$val_loss[keep])
+    } else if ("val_loss" %in% names(d)) {
+      keep <- !is.na(parts[[k]]$val_loss)
+      list(x = parts[[k]]$step[keep] + 0.5, y = parts[[k]]$val_loss[keep])
+    } else {
+      list(x = numeric(), y = numeric())
+    }
+  })
+  has_val <- any(vapply(val, function(v) length(v$y) > 0L, logical(1)))
+
+  labels <- sweep_legend_labels(x, ids)
+  shared <- attr(labels, "shared")
+  text <- paste0(ids, ": ", labels)
+  ncol <- if (length(ids) > 8L) 2L else 1L
+  rows <- ceiling(length(ids) / ncol) + (batched || has_val)
+  top <- if (length(shared)) 3.4 else 2.4
+  bottom <- 3.4 + if (legend) rows * 0.85 * 1.2 + 0.6 else 0
+  old <- graphics::par(mar = c(bottom, 4.5, top, 1), mgp = c(2.2, 0.7, 0))
+  on.exit(graphics::par(old), add = TRUE)
+
+  ys <- c(d$loss, unlist(lapply(epochs, `[[`, "loss")), unlist(lapply(val, `[[`, "y")))
+  ys <- ys[is.finite(ys)]
+  log_axis <- if (log_loss && length(ys) && all(ys > 0)) "y" else ""
+  args <- utils::modifyList(list(
+    xlim = range(c(d$step, unlist(lapply(val, `[[`, "x")))),
+    ylim = if (length(ys)) range(ys) else c(0, 1), log = log_axis, xlab = "step",
+    ylab = if (nzchar(log_axis)) "loss (log scale)" else "loss", main = "",
+    yaxt = if (nzchar(log_axis)) "n" else "s"
+  ), list(...))
+  do.call(graphics::plot, c(list(x = d$step, y = d$loss, type = "n"), args))
+  if (identical(args$yaxt, "n") && nzchar(log_axis) && is.null(list(...)$yaxt)) {
+    ticks <- graphics::axTicks(2L)
+    graphics::axis(2L, at = ticks, labels = vapply(ticks, format, character(1)))
+  }
+  graphics::title(main = main, line = top - 1.3)
+  if (length(shared)) {
+    graphics::mtext(paste("all:", paste(shared, collapse = ", ")), side = 3, line = 0.3,
+                    cex = 0.8)
+  }
   for (k in seq_along(ids)) {
-    s <- d[d$config == ids[k], ]
-    graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5)
+    s <- parts[[k]]
+    if (batched) {
+      e <- epochs[[k]]
+      graphics::lines(s$step, s$loss, col = grDevices::adjustcolor(cols[k], alpha.f = 0.25))
+      graphics::lines((e$first_step + e$last_step) / 2, e$loss, col = cols[k], lwd = 2)
+    } else {
+      graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5)
+    }
+    if (length(val[[k]]$y)) graphics::lines(val[[k]]$x, val[[k]]$y, col = cols[k], lwd = 1.5, lty = 2)
   }
   if (legend) {
-    labels <- attr(x, "labels")
-    text <- if (!is.null(labels)) paste0(ids, ": ", labels[ids]) else paste("config", ids)
-    graphics::legend("topright", legend = text, col = cols, lwd = 1.5, bty = "n",
-                     cex = 0.8)
+    # in the bottom margin, below the axis title: never over the curves
+    line <- graphics::par("csi") * graphics::par("mex")
+    y <- graphics::grconvertY(graphics::grconvertY(0, "npc", "inches") - 3.2 * line,
+                              "inches", "user")
+    key <- c(if (batched) "bold: epoch mean, faint: each batch",
+             if (has_val) "dashed: validation loss")
+    entries <- c(text, if (length(key)) paste(key, collapse = "; "))
+    # from the left edge of the figure, smaller text when the labels are long
+    x0 <- graphics::grconvertX(0.01, "nfc", "user")
+    room <- graphics::par("fin")[1L] * 0.98
+    need <- ncol * (max(graphics::strwidth(entries, units = "inches", cex = 0.85)) +
+                      3 * graphics::strwidth("m", units = "inches", cex = 0.85))
+    cex <- if (need > room) max(0.6, 0.85 * room / need) else 0.85
+    graphics::legend(x0, y, legend = entries,
+                     col = c(cols, if (length(key)) NA), lwd = c(rep(2, length(ids)),
+                                                               if (length(key)) NA),
+                     ncol = ncol, bty = "n", cex = cex, xjust = 0, yjust = 1,
+                     seg.len = 1.5, xpd = NA)
   }
   invisible(x)
+}
+
+# Legend labels for the configurations `ids` of a sweep: the settings that
+# differ between configurations, as "name = value"; the settings shared by
+# all are returned in the attribute "shared".
+sweep_legend_labels <- function(x, ids) {
+  final <- attr(x, "final")
+  full <- attr(x, "labels")
+  if (is.null(final)) {
+    return(if (!is.null(full)) full[ids] else paste("configuration", ids))
+  }
+  grid_cols <- setdiff(names(final), c("config", "value", "convergence", "steps", "message"))
+  rows <- match(ids, final$config)
+  pieces <- lapply(grid_cols, function(nm) {
+    v <- final[[nm]][rows]
+    shown <- ifelse(is.na(v), "default", vapply(v, function(e) format(e), character(1)))
+    # a grid column renamed to avoid a history column is shown by its own name
+    paste(sub("_config$", "", nm), "=", shown)
+  })
+  if (!length(pieces)) return(structure(rep("defaults", length(ids)), shared = character()))
+  varies <- vapply(pieces, function(p) length(unique(p)) > 1L, logical(1))
+  if (!any(varies)) {
+    return(structure(rep(if (length(ids) == 1L) paste(unlist(pieces), collapse = ", ") else
+                           "same settings", length(ids)), shared = if (length(ids) > 1L)
+                       vapply(pieces, `[`, character(1), 1L) else character()))
+  }
+  labels <- do.call(paste, c(pieces[varies], sep = ", "))
+  structure(labels, shared = vapply(pieces[!varies], `[`, character(1), 1L))
 }
