@@ -218,10 +218,12 @@ fit_optimizer_text <- function(opt) {
   if (is.null(cfg)) return(NA_character_)
   if (is.null(cfg$learning_rate) && !is.null(cfg$inner_optimizer)) {
     inner <- fit_optimizer_text(cfg$inner_optimizer)
-    return(sprintf("loss scaling (initial scale %s) around %s",
-                   format(cfg$initial_scale), inner))
+    entries <- c(sprintf("dynamic loss scale from %s", format(cfg$initial_scale)),
+                 attr(inner, "entries"))
+    return(structure(paste(entries, collapse = ", "), entries = entries))
   }
   show <- cfg[!vapply(cfg, is.null, logical(1))]
+  # (the text carries its "name = value" entries, for printing on several lines)
   show <- show[intersect(names(show), c("learning_rate", "rho", "momentum", "epsilon",
                                         "centered", "weight_decay", "clipnorm",
                                         "clipvalue", "global_clipnorm", "use_ema",
@@ -229,7 +231,8 @@ fit_optimizer_text <- function(opt) {
   vals <- vapply(show, function(v) {
     if (is.function(v)) fit_lr_label(v) else paste(format(v), collapse = ",")
   }, character(1))
-  paste(paste0(names(vals), " = ", vals), collapse = ", ")
+  entries <- paste0(names(vals), " = ", vals)
+  structure(paste(entries, collapse = ", "), entries = entries)
 }
 
 fit_course_text <- function(label, course, per, digits) {
@@ -267,7 +270,11 @@ format.summary.rmsprop_fit <- function(x, digits = 6L, ...) {
             if (x$has_epochs) sprintf(", %d epochs", x$epochs) else "",
             x$elapsed, x$convergence, fit_convergence_text(x$convergence)),
     sprintf("  %s", x$message),
-    if (!is.na(x$optimizer)) sprintf("optimizer: %s", x$optimizer),
+    if (!is.na(x$optimizer)) {
+      entries <- attr(x$optimizer, "entries")
+      if (is.null(entries)) sprintf("optimizer: %s", x$optimizer) else
+        c("optimizer:", pack_entries(entries, width = max(40L, getOption("width", 80L)) - 2L))
+    },
     sprintf("final value: %s", f(x$value)),
     fit_course_text(if (per_epoch) "loss (epoch means)" else "loss", x$loss,
                     x$loss_per, digits),
@@ -361,7 +368,22 @@ plot.rmsprop_fit <- function(x, log_loss = TRUE, main = "Loss", col = "steelblue
   legend_text <- c(if (batched) c("loss per batch", "epoch mean"),
                    if (length(val_y)) c(if (!batched) "loss", "validation loss"))
   # top margin: the title, and a line for the legend or the constant rate
-  top <- if (length(legend_text) || (!lr_panel && length(lr_known))) 3.4 else 2.4
+  # Above the loss panel: the legend on the left and a constant rate on the
+  # right, on one line if they fit the panel's width (estimated before the
+  # panel exists: the device's width shared by the columns of the grid), else
+  # the rate on a line of its own above the legend.
+  note <- if (!lr_panel && length(lr_known)) {
+    sprintf("learning rate %s (constant)", format(lr_known[1L], digits = 3L))
+  }
+  entries <- if (length(legend_text)) paste0(legend_text, "   ") else character()
+  em <- graphics::strwidth("m", units = "inches", cex = 0.8)
+  panel_w <- graphics::par("din")[1L] / graphics::par("mfrow")[2L] -
+    5.5 * graphics::par("csi")
+  need <- sum(graphics::strwidth(entries, units = "inches", cex = 0.8)) +
+    length(entries) * 2.5 * em +
+    (if (length(note)) graphics::strwidth(note, units = "inches", cex = 0.8) + 2 * em else 0)
+  two_rows <- length(entries) > 0L && length(note) > 0L && need > panel_w
+  top <- 2.4 + (length(entries) > 0L || length(note) > 0L) + two_rows
   bottom <- 3.4
   lr_top <- if (is.function(lr_setting)) 2.6 else 2
   old <- graphics::par(mar = c(bottom, 4.5, top, 1), mgp = c(2.2, 0.7, 0))
@@ -395,6 +417,7 @@ plot.rmsprop_fit <- function(x, log_loss = TRUE, main = "Loss", col = "steelblue
   faint <- grDevices::adjustcolor(col, alpha.f = 0.35)
   graphics::lines(h$step, h$loss, col = if (batched) faint else col,
                   lwd = if (batched) 1 else lwd)
+  if (nrow(h) == 1L) graphics::points(h$step, h$loss, col = col, pch = 19)
   dots <- function(n) n <= 60L
   if (batched) {
     mid <- (epochs$first_step + epochs$last_step) / 2
@@ -405,19 +428,31 @@ plot.rmsprop_fit <- function(x, log_loss = TRUE, main = "Loss", col = "steelblue
     graphics::lines(val_x, val_y, col = val_col, lwd = lwd)
     if (dots(length(val_y))) graphics::points(val_x, val_y, col = val_col, pch = 15, cex = 0.6)
   }
-  if (length(legend_text)) {
-    leg_col <- c(if (batched) c(faint, col), if (length(val_y)) c(if (!batched) col, val_col))
-    leg_lwd <- c(if (batched) c(1, lwd * 1.4), if (length(val_y)) c(if (!batched) lwd, lwd))
-    leg_pch <- c(if (batched) c(NA, 19), if (length(val_y)) c(if (!batched) NA, 15))
+  leg_col <- c(if (batched) c(faint, col), if (length(val_y)) c(if (!batched) col, val_col))
+  leg_lwd <- c(if (batched) c(1, lwd * 1.4), if (length(val_y)) c(if (!batched) lwd, lwd))
+  leg_pch <- c(if (batched) c(NA, 19), if (length(val_y)) c(if (!batched) NA, 15))
+  draw_legend <- function(cex, plot = TRUE) {
     graphics::legend(graphics::grconvertX(0, "npc", "user"),
-                     graphics::grconvertY(1, "npc", "user"), legend = paste0(legend_text, "   "),
+                     graphics::grconvertY(1, "npc", "user"), legend = entries,
                      col = leg_col, lwd = leg_lwd, pch = leg_pch, pt.cex = 0.6,
-                     horiz = TRUE, bty = "n", cex = 0.8, xjust = 0, yjust = 0,
-                     x.intersp = 0.5, seg.len = 1.5, xpd = NA, text.width = NA)
+                     horiz = TRUE, bty = "n", cex = cex, xjust = 0, yjust = 0,
+                     x.intersp = 0.5, seg.len = 1.5, xpd = NA, text.width = NA,
+                     plot = plot)
   }
-  if (!lr_panel && length(lr_known)) {
-    graphics::mtext(sprintf("learning rate %s (constant)", format(lr_known[1L], digits = 3L)),
-                    side = 3, line = 0.3, adj = 1, cex = 0.8)
+  cex <- 0.8
+  if (length(entries)) {
+    # smaller text when even the legend alone is wider than the panel
+    inches_per_x <- graphics::par("pin")[1L] / diff(graphics::par("usr")[1:2])
+    width <- draw_legend(cex, plot = FALSE)$rect$w * inches_per_x +
+      (if (length(note) && !two_rows) graphics::strwidth(note, units = "inches", cex = cex) +
+         2 * em else 0)
+    if (width > graphics::par("pin")[1L]) cex <- max(0.55, cex * graphics::par("pin")[1L] / width)
+    draw_legend(cex)
+  }
+  if (length(note)) {
+    # mtext() does not scale by par("cex") as legend() does
+    graphics::mtext(note, side = 3, line = if (two_rows) 1.2 else 0.3, adj = 1,
+                    cex = cex * graphics::par("cex"))
   }
   if (lr_panel) {
     graphics::par(mar = c(bottom, 4.5, lr_top, 1))

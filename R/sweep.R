@@ -297,7 +297,7 @@ plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
     room <- graphics::par("fin")[1L] * 0.98
     need <- ncol * (max(graphics::strwidth(entries, units = "inches", cex = 0.85)) +
                       3 * graphics::strwidth("m", units = "inches", cex = 0.85))
-    cex <- if (need > room) max(0.6, 0.85 * room / need) else 0.85
+    cex <- if (need > room) max(0.55, 0.85 * room / need) else 0.85
     graphics::legend(x0, y, legend = entries,
                      col = c(cols, if (length(key)) NA), lwd = c(rep(2, length(ids)),
                                                                if (length(key)) NA),
