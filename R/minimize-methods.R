@@ -406,9 +406,7 @@ plot.rmsprop_fit <- function(x, log_loss = TRUE, main = "Loss", col = "steelblue
   if (nzchar(log_axis) && is.null(args$yaxt)) args$yaxt <- "n"
   do.call(graphics::plot, c(list(x = h$step, y = h$loss, type = "n"), args))
   if (identical(args$yaxt, "n") && nzchar(log_axis) && is.null(list(...)$yaxt)) {
-    # each tick label on its own ("0.1", "500"), not with common decimals
-    ticks <- graphics::axTicks(2L)
-    graphics::axis(2L, at = ticks, labels = vapply(ticks, format, character(1)))
+    fit_log_axis()
   }
   graphics::title(main = main, line = top - 1.3)
   if (batched && nrow(epochs) > 1L && nrow(epochs) <= 20L) {
@@ -478,4 +476,20 @@ fit_panel_heights <- function(margin_lines, share) {
     sum(graphics::par("omi")[c(1L, 3L)])
   if (!is.finite(free) || free <= 0) return(share)
   margins + free * share / sum(share)
+}
+
+# The y axis of a log-scale plot drawn with yaxt = "n": each tick labelled on
+# its own ("0.1", "500", not "0.1", "500.0"); over more than two decades
+# only the powers of ten are labelled (axis() would otherwise drop whichever
+# labels overlap, leaving 0.5, 5, 50).
+fit_log_axis <- function() {
+  ticks <- graphics::axTicks(2L)
+  labels <- vapply(ticks, format, character(1))
+  decade <- abs(log10(ticks) - round(log10(ticks))) < 1e-9
+  if (sum(decade) >= 3L) {
+    graphics::axis(2L, at = ticks[!decade], labels = FALSE, tcl = -0.3)
+    graphics::axis(2L, at = ticks[decade], labels = labels[decade])
+  } else {
+    graphics::axis(2L, at = ticks, labels = labels)
+  }
 }

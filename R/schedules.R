@@ -530,6 +530,7 @@ format_config_value <- function(x, width = 60L) {
 #' rebuilt <- do.call(learning_rate_schedule_exponential_decay, config)
 #' all.equal(schedule(0:10), rebuilt(0:10))
 #' format(schedule)
+#' format(schedule, short = TRUE)
 #' print(schedule)
 NULL
 

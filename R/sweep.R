@@ -265,8 +265,7 @@ plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
   ), list(...))
   do.call(graphics::plot, c(list(x = d$step, y = d$loss, type = "n"), args))
   if (identical(args$yaxt, "n") && nzchar(log_axis) && is.null(list(...)$yaxt)) {
-    ticks <- graphics::axTicks(2L)
-    graphics::axis(2L, at = ticks, labels = vapply(ticks, format, character(1)))
+    fit_log_axis()
   }
   graphics::title(main = main, line = top - 1.3)
   if (length(shared)) {
