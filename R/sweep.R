@@ -246,11 +246,16 @@ plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
 
   labels <- sweep_legend_labels(x, ids)
   shared <- attr(labels, "shared")
-  text <- paste0(ids, ": ", labels)
-  ncol <- if (length(ids) > 8L) 2L else 1L
-  rows <- ceiling(length(ids) / ncol) + (batched || has_val)
+  n <- length(ids)
+  # past 8 configurations the colours repeat in dashed, then dotted lines
+  # (unless dashes mark the validation loss)
+  lty <- if (has_val) rep(1, n) else ((seq_len(n) - 1L) %/% 8L) %% 3L + 1L
+  key <- paste(c(if (batched) "bold: epoch mean, faint: each batch",
+                 if (has_val) "dashed: validation loss"), collapse = "; ")
+  lay <- if (legend) sweep_legend_layout(paste0(ids, ": ", labels), nzchar(key),
+                                          top = if (length(shared)) 3.4 else 2.4)
   top <- if (length(shared)) 3.4 else 2.4
-  bottom <- 3.4 + if (legend) rows * 0.85 * 1.2 + 0.6 else 0
+  bottom <- 3.4 + if (legend) lay$lines else 0
   old <- graphics::par(mar = c(bottom, 4.5, top, 1), mgp = c(2.2, 0.7, 0))
   on.exit(graphics::par(old), add = TRUE)
 
@@ -276,32 +281,26 @@ plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
     s <- parts[[k]]
     if (batched) {
       e <- epochs[[k]]
-      graphics::lines(s$step, s$loss, col = grDevices::adjustcolor(cols[k], alpha.f = 0.25))
-      graphics::lines((e$first_step + e$last_step) / 2, e$loss, col = cols[k], lwd = 2)
+      graphics::lines(s$step, s$loss, col = grDevices::adjustcolor(cols[k], alpha.f = 0.25),
+                      lty = lty[k])
+      graphics::lines((e$first_step + e$last_step) / 2, e$loss, col = cols[k], lwd = 2,
+                      lty = lty[k])
     } else {
-      graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5)
+      graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5, lty = lty[k])
     }
     if (length(val[[k]]$y)) graphics::lines(val[[k]]$x, val[[k]]$y, col = cols[k], lwd = 1.5, lty = 2)
   }
   if (legend) {
-    # in the bottom margin, below the axis title: never over the curves
+    # in the bottom margin, below the axis title: never over the curves;
+    # from the left edge of the figure
     line <- graphics::par("csi") * graphics::par("mex")
     y <- graphics::grconvertY(graphics::grconvertY(0, "npc", "inches") - 3.2 * line,
                               "inches", "user")
-    key <- c(if (batched) "bold: epoch mean, faint: each batch",
-             if (has_val) "dashed: validation loss")
-    entries <- c(text, if (length(key)) paste(key, collapse = "; "))
-    # from the left edge of the figure, smaller text when the labels are long
-    x0 <- graphics::grconvertX(0.01, "nfc", "user")
-    room <- graphics::par("fin")[1L] * 0.98
-    need <- ncol * (max(graphics::strwidth(entries, units = "inches", cex = 0.85)) +
-                      3 * graphics::strwidth("m", units = "inches", cex = 0.85))
-    cex <- if (need > room) max(0.55, 0.85 * room / need) else 0.85
-    graphics::legend(x0, y, legend = entries,
-                     col = c(cols, if (length(key)) NA), lwd = c(rep(2, length(ids)),
-                                                               if (length(key)) NA),
-                     ncol = ncol, bty = "n", cex = cex, xjust = 0, yjust = 1,
-                     seg.len = 1.5, xpd = NA)
+    graphics::legend(graphics::grconvertX(0.01, "nfc", "user"), y,
+                     legend = paste0(ids, ": ", labels), col = cols, lwd = 2, lty = lty,
+                     ncol = lay$ncol, bty = "n", cex = lay$cex, xjust = 0, yjust = 1,
+                     seg.len = 2, xpd = NA, title = if (nzchar(key)) key,
+                     title.adj = 0)
   }
   invisible(x)
 }
@@ -332,4 +331,26 @@ sweep_legend_labels <- function(x, ids) {
   }
   labels <- do.call(paste, c(pieces[varies], sep = ", "))
   structure(labels, shared = vapply(pieces[!varies], `[`, character(1), 1L))
+}
+
+# Columns, text size and height (in margin lines) of a sweep's legend, from
+# the size of the figure it will sit under (estimated before the figure
+# exists: the device's size shared by the cells of the grid). More columns
+# when there are many configurations and they fit side by side; smaller text
+# when a label is wider than the figure or the legend would take more than
+# about half of its height.
+sweep_legend_layout <- function(entries, has_key, top) {
+  fig_w <- graphics::par("din")[1L] / graphics::par("mfrow")[2L] * 0.98
+  fig_h <- graphics::par("din")[2L] / graphics::par("mfrow")[1L]
+  line <- graphics::par("csi")
+  col_w <- function(cex) max(graphics::strwidth(entries, units = "inches", cex = cex)) +
+    4 * graphics::strwidth("m", units = "inches", cex = cex)
+  cex <- 0.85
+  if (col_w(cex) > fig_w) cex <- max(0.55, cex * fig_w / col_w(cex))
+  n <- length(entries)
+  ncol <- min(max(1L, floor(fig_w / col_w(cex))), max(1L, ceiling(n / 6)))
+  rows <- ceiling(n / ncol) + has_key
+  room <- 0.5 * fig_h / line - 3.4 - top - 0.8
+  if (rows * cex > room) cex <- max(0.5, room / rows)
+  list(ncol = as.integer(ncol), cex = cex, lines = rows * cex * graphics::par("cex") + 0.8)
 }
