@@ -335,22 +335,26 @@ sweep_legend_labels <- function(x, ids) {
 
 # Columns, text size and height (in margin lines) of a sweep's legend, from
 # the size of the figure it will sit under (estimated before the figure
-# exists: the device's size shared by the cells of the grid). More columns
-# when there are many configurations and they fit side by side; smaller text
-# when a label is wider than the figure or the legend would take more than
-# about half of its height.
+# exists: the device's size shared by the cells of the grid). The largest text
+# (from 0.85 down to 0.5) at which the legend, in as many columns as fit side
+# by side, takes at most about half of the figure's height; a few entries
+# stay in one column.
 sweep_legend_layout <- function(entries, has_key, top) {
   fig_w <- graphics::par("din")[1L] / graphics::par("mfrow")[2L] * 0.98
   fig_h <- graphics::par("din")[2L] / graphics::par("mfrow")[1L]
-  line <- graphics::par("csi")
+  room <- 0.5 * fig_h / graphics::par("csi") - 3.4 - top - 0.8
+  n <- length(entries)
   col_w <- function(cex) max(graphics::strwidth(entries, units = "inches", cex = cex)) +
     4 * graphics::strwidth("m", units = "inches", cex = cex)
-  cex <- 0.85
-  if (col_w(cex) > fig_w) cex <- max(0.55, cex * fig_w / col_w(cex))
-  n <- length(entries)
-  ncol <- min(max(1L, floor(fig_w / col_w(cex))), max(1L, ceiling(n / 6)))
-  rows <- ceiling(n / ncol) + has_key
-  room <- 0.5 * fig_h / line - 3.4 - top - 0.8
-  if (rows * cex > room) cex <- max(0.5, room / rows)
+  for (cex in seq(0.85, 0.5, by = -0.05)) {
+    max_cols <- max(1L, floor(fig_w / col_w(cex)))
+    per_col <- max(1L, floor(room / cex) - has_key)
+    ncol <- min(max_cols, max(1L, ceiling(n / max(per_col, 6L))))
+    if (ncol < ceiling(n / per_col) && ceiling(n / per_col) <= max_cols) {
+      ncol <- ceiling(n / per_col)
+    }
+    rows <- ceiling(n / ncol) + has_key
+    if (rows * cex <= room && col_w(cex) <= fig_w) break
+  }
   list(ncol = as.integer(ncol), cex = cex, lines = rows * cex * graphics::par("cex") + 0.8)
 }

@@ -263,3 +263,27 @@ test_that("sweep labels show schedules by their arguments; plot() keeps the lege
   expect_silent(plot(sw, legend = FALSE, log_loss = FALSE, main = "no legend"))
   expect_identical(plot_pars(), before)
 })
+
+test_that("sweep legends of many configurations fit small figures", {
+  fn <- function(p) sum((p - c(1, -2))^2)
+  gr <- function(p) 2 * (p - c(1, -2))
+  grid <- data.frame(learning_rate = rep(c(0.01, 0.02, 0.05, 0.1, 0.2), 4),
+                     rho = rep(c(0.5, 0.8, 0.9, 0.99), each = 5))
+  sw <- sweep_optimizers(grid, c(0, 0), fn, gr, steps = 5)
+  layout_of <- internal("sweep_legend_layout")
+  labels <- paste0(1:20, ": ", internal("sweep_legend_labels")(sw, 1:20))
+  for (size in list(c(7, 5), c(4, 3.5), c(12, 9))) {
+    grDevices::pdf(NULL, width = size[1], height = size[2])
+    lay <- layout_of(labels, FALSE, top = 2.4)
+    # the margins (with the legend) leave a third of the figure to the curves
+    expect_lte((lay$lines + 3.4 + 2.4) * graphics::par("csi"), 2 / 3 * size[2])
+    expect_gte(lay$cex, 0.5)
+    before <- plot_pars()
+    expect_invisible(plot(sw))
+    expect_identical(plot_pars(), before)
+    grDevices::dev.off()
+  }
+  grDevices::pdf(NULL, width = 12, height = 9)
+  expect_gte(layout_of(labels, FALSE, top = 2.4)$ncol, 2L)
+  grDevices::dev.off()
+})
