@@ -96,7 +96,9 @@ fit_format_pair <- function(a, b, digits) {
 #'
 #' With mini-batches (`data` and a `batch_size` smaller than the data) the loss
 #' of one batch is noisy, so `summary()` reports the loss as epoch means: the
-#' mean loss of the first epoch, of the last one and of the best one. Without
+#' mean loss of the first epoch, of the last one and of the best one (a plain
+#' mean of the batch losses, or weighted by the rows of each batch when the
+#' history has a `batch_size` column). Without
 #' mini-batches every step sees all the data and the losses are those of the
 #' steps. The learning rate is given in step order, first to last
 #' (`0.05 -> 0.00314`), with its range when it went outside these two.
@@ -307,7 +309,9 @@ as.data.frame.rmsprop_fit <- function(x, row.names = NULL, optional = FALSE, ...
 #' With mini-batches the loss of each batch is drawn faintly, and the mean
 #' loss of each epoch as a bold line with points at the middle of the epoch
 #' (the mean is taken over the batches of the epoch while the parameters
-#' moved); dotted lines mark the epoch boundaries when there are few epochs.
+#' moved; weighted by the rows of each batch when the history has a
+#' `batch_size` column); dotted lines mark the epoch boundaries when there
+#' are few epochs.
 #' A validation loss (a `val_loss` column of the history, `NA` where it was
 #' not evaluated) is drawn where it was measured, after the last step of its
 #' epoch. When the learning rate changed during the run (a schedule), a
