@@ -24,6 +24,7 @@ rmsprop_warn <- function(kind, message, ...) {
 # A short, safe description of any R value for error messages.
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")
+  if (inherits(x, "rmsprop_schedule")) return("a learning-rate schedule")
   if (is.function(x)) return("a function")
   if (is.environment(x)) return("an environment")
   if (is.factor(x)) return("a factor")

@@ -71,17 +71,19 @@
 #'   with these methods and properties, all reached with `$`:
 #' \describe{
 #'   \item{`step(grads, variables)`, `apply(grads, variables)`}{One optimizer
-#'     step. `variables` is a numeric vector, matrix or array, or a list
-#'     (named or not, nested to any depth) of them; `grads` has the same
-#'     structure (leniently: a gradient without `dim` is accepted for an
-#'     array of the same length, and an unnamed list of gradients for a named
-#'     list of variables, matched by position; a gradient whose names or `dim`
-#'     differ is an error). A `NULL` gradient (or a `NULL` in place of a whole
-#'     sub-list) leaves its variables unchanged, with a
-#'     warning. Returns the updated variables with the same structure, names,
-#'     `dim` and `dimnames`; the caller's objects are never modified.
+#'     step: the gradients come first, as in Keras' `apply(grads,
+#'     variables)` (a swapped call cannot be detected when the shapes agree).
+#'     `variables` is a numeric vector, matrix or array, or a list (named or
+#'     not, nested to any depth) of them; `grads` has the same structure (see
+#'     "Matching gradients and variables" below). A `NULL` gradient (or a
+#'     `NULL` in place of a whole sub-list) leaves its variables unchanged,
+#'     with a warning. Returns the updated variables with the same structure,
+#'     names, `dim` and `dimnames`; the caller's objects are never modified.
 #'     Integer and logical values are taken as double. The first call builds
-#'     the optimizer for that structure; later calls must match it.}
+#'     the optimizer for that structure; later calls must match it. A
+#'     gradient or a variable that holds `NA`, `NaN` or `Inf` is refused (an
+#'     error naming the variable and the position; nothing changes): a
+#'     non-finite value would poison the moving averages for good.}
 #'   \item{`apply_gradients(grads_and_vars)`}{The same for a list of
 #'     `list(gradient, variable)` pairs; returns the list of updated
 #'     variables.}
@@ -104,6 +106,10 @@
 #'     number, a schedule or a function with `opt$learning_rate <- x`; a
 #'     number cannot replace a schedule or a function (as in Keras).}
 #'   \item{`current_learning_rate()`}{The same number, as a method.}
+#'   \item{`last_learning_rate`}{The learning rate the most recent call of
+#'     `step()` used (`NA` before the first). A schedule or a function is
+#'     evaluated once per call, so this is how a training loop records the
+#'     rate without calling it again.}
 #'   \item{`variables`}{A named list with a copy of every state array, in
 #'     Keras order: `"<name>/iteration"` (the raw call counter),
 #'     `"<name>/learning_rate"` (if numeric), then per variable path
@@ -116,21 +122,54 @@
 #'     into this one; a mismatch in count, names or shapes is an error that
 #'     changes nothing.}
 #'   \item{`get_config()`}{The constructor arguments as a named list;
-#'     `do.call(optimizer_rmsprop, opt$get_config())` makes an equal, fresh
-#'     optimizer.}
+#'     `do.call(optimizer_rmsprop, opt$get_config())` makes a fresh optimizer
+#'     with the same settings. Exclusions from weight decay are not
+#'     constructor arguments, so they are not in it (as in Keras): call
+#'     `exclude_from_weight_decay()` on the new optimizer too, or use
+#'     `clone()`, which keeps everything.}
 #'   \item{`exclude_from_weight_decay(var_list = NULL, var_names = NULL)`}{
 #'     Exempts variables from weight decay: `var_list` holds variable paths or
 #'     positions in depth-first order, `var_names` regular expressions matched
-#'     against the paths. Only before the optimizer is built.}
+#'     against the paths. Only before the optimizer is built; when it is
+#'     built, a name or pattern that matches no variable gives a warning.
+#'     `print()` shows the exclusions and the variables they match.}
 #'   \item{`scale_loss(loss)`}{`loss * loss_scale_factor`, or `loss` unchanged.}
 #'   \item{`clone()`}{An independent deep copy, state included.}
+#'   \item{`name`, `rho`, `momentum`, `epsilon`, `centered`, `weight_decay`,
+#'     `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, `ema_momentum`,
+#'     `ema_overwrite_frequency`, `loss_scale_factor`,
+#'     `gradient_accumulation_steps`}{The constructor's arguments, read-only
+#'     (`opt$rho`). Reading a name the optimizer does not have (a typo such as
+#'     `opt$stpe`) is an error of class `rmsprop_error_field` that suggests
+#'     the nearest name.}
 #' }
+#'
+#' @section Matching gradients and variables:
+#' The variables must have the structure the optimizer was built on: the same
+#' nesting, list lengths and list names, and numeric arrays of the same
+#' length and `dim`. Names of a numeric vector and `dimnames` are labels,
+#' not structure: they are not compared (the result keeps the variables'
+#' own). Gradients follow the variables leniently:
+#' * a `NULL` stands for a variable, or for a whole sub-list;
+#' * an unnamed list of gradients matches a named list of variables by
+#'   position (a named one must have the same names);
+#' * the gradient of a matrix or array may come without `dim`, with the
+#'   same length;
+#' * the gradient of a variable without `dim` may have the `dim` of a vector
+#'   laid out as an array (one column or one row, as `crossprod()` returns).
+#'
+#' Anything else that differs (another length, another `dim`, other names,
+#' a list where a number array is expected) is an error of class
+#' `rmsprop_error_structure` that says where (the variable's path) and what
+#' differs.
 #' Every problem with an argument, a gradient or a structure is an error of
 #' class `rmsprop_error` (and a more specific `rmsprop_error_*` class) raised
 #' before anything changes: after an error the optimizer and the caller's
-#' variables are as they were. Non-finite gradients are such an error. The
-#' optimizer survives [saveRDS()] and [serialize()] and continues
-#' identically.
+#' variables are as they were. Non-finite gradients and variables are such an
+#' error. The optimizer survives [saveRDS()] and [serialize()] and continues
+#' identically; it records the format of its state, so a file saved by
+#' rmsprop 0.1.0 loads and continues, and a file from a newer release that
+#' this one cannot read is an error of class `rmsprop_error_format`.
 #'
 #' @seealso [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()]
 #' @export
@@ -230,6 +269,12 @@ check_config <- function(config) {
 }
 
 check_learning_rate <- function(x, arg = "learning_rate") {
+  ctor <- schedule_constructor_name(x)
+  if (!is.null(ctor)) {
+    rmsprop_abort("argument", sprintf(
+      "`%s` is the schedule constructor %s() itself; call it to make a schedule, e.g. `%s = %s(...)`.",
+      arg, ctor, arg, ctor), argument = arg)
+  }
   if (is.function(x)) return(invisible(x))
   if (!is_single_number(x) || x < 0) {
     rmsprop_abort("argument", sprintf(
@@ -237,6 +282,15 @@ check_learning_rate <- function(x, arg = "learning_rate") {
       arg, describe_value(x)), argument = arg, value = x)
   }
   invisible(x)
+}
+
+# The name of the package's schedule constructor `x` is, or NULL.
+schedule_constructor_name <- function(x) {
+  if (!is.function(x) || inherits(x, "rmsprop_schedule")) return(NULL)
+  ns <- asNamespace("rmsprop")
+  ctors <- grep("^learning_rate_schedule_", getNamespaceExports(ns), value = TRUE)
+  for (n in ctors) if (identical(x, get(n, envir = ns))) return(n)
+  NULL
 }
 
 # The numeric configuration C reads: named as src/state_layout.h lists it
@@ -376,7 +430,11 @@ check_loss <- function(loss) {
   invisible(loss)
 }
 
-# 1 = the variable takes weight decay, 0 = excluded.
+decay_mask_quiet <- function(exclusions, paths) suppressWarnings(decay_mask(exclusions, paths))
+
+# 1 = the variable takes weight decay, 0 = excluded. Names and patterns
+# that match no variable are warned about (a typo would otherwise exclude
+# nothing without a word).
 decay_mask <- function(exclusions, paths) {
   excluded <- logical(length(paths))
   vl <- exclusions$var_list
@@ -390,7 +448,19 @@ decay_mask <- function(exclusions, paths) {
     }
     excluded[vl] <- TRUE
   }
-  for (re in exclusions$var_names) excluded <- excluded | grepl(re, paths)
+  unmatched <- character()
+  if (is.character(vl)) unmatched <- vl[!vl %in% paths]
+  for (re in exclusions$var_names) {
+    hit <- grepl(re, paths)
+    if (!any(hit)) unmatched <- c(unmatched, re)
+    excluded <- excluded | hit
+  }
+  if (length(unmatched)) {
+    rmsprop_warn("exclusion", sprintf(
+      "exclude_from_weight_decay(): %s matches no variable (the paths are %s); nothing is excluded by it.",
+      paste0("\"", unmatched, "\"", collapse = ", "),
+      paste0("\"", utils::head(paths, 10L), "\"", collapse = ", ")), unmatched = unmatched)
+  }
   as.integer(!excluded)
 }
 

@@ -7,8 +7,11 @@ format.rmsprop_optimizer <- function(x, ...) {
   cfg <- private$config
   lr <- private$lr
   lr_text <- if (is.double(lr)) format(lr) else {
-    kind <- if (inherits(lr, "rmsprop_schedule"))
-      paste(sub("^rmsprop_schedule_", "", class(lr)[[1L]]), "schedule") else "a function"
+    kind <- if (inherits(lr, "rmsprop_schedule")) {
+      tryCatch(format(lr, short = TRUE), error = function(e) "a schedule")
+    } else {
+      "a function"
+    }
     # Only schedules are evaluated: calling a user's function could change
     # its state (and so the training). Printing never fails.
     if (inherits(lr, "rmsprop_schedule")) {
@@ -40,7 +43,25 @@ format.rmsprop_optimizer <- function(x, ...) {
   c(sprintf("<rmsprop optimizer \"%s\">", cfg$name),
     paste0("  ", core),
     if (length(opts)) paste0("  ", paste(opts, collapse = ", ")),
+    format_exclusions(private),
     paste0("  state: ", state))
+}
+
+# "  no weight decay for: ..." with what the exclusions match once built.
+format_exclusions <- function(private) {
+  ex <- private$exclusions
+  if (is.null(ex$var_list) && is.null(ex$var_names)) return(NULL)
+  what <- c(if (length(ex$var_list)) paste0(encodeString(as.character(ex$var_list), quote = "\""),
+                                            collapse = ", "),
+            if (length(ex$var_names)) sprintf("names matching %s",
+                                              paste0("/", ex$var_names, "/", collapse = ", ")))
+  matched <- if (is.null(private$paths)) "applies when built" else {
+    hit <- private$paths[decay_mask_quiet(ex, private$paths) == 0L]
+    sprintf("%d of %d variables%s", length(hit), length(private$paths),
+            if (length(hit)) paste0(": ", paste(utils::head(hit, 6L), collapse = ", "),
+                                    if (length(hit) > 6L) ", ..." else "") else "")
+  }
+  sprintf("  no weight decay for %s (%s)", paste(what, collapse = " and "), matched)
 }
 
 #' @export
