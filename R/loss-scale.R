@@ -63,14 +63,10 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
   check_number(dynamic_growth_steps, "dynamic_growth_steps", 1, whole = TRUE)
   check_string(name, "name", null_ok = TRUE)
   check_base_dots(list(...))
-  private <- new.env(parent = emptyenv())
-  private$inner <- inner_optimizer
-  private$config <- list(initial_scale = as.double(initial_scale),
-                         dynamic_growth_steps = as.double(dynamic_growth_steps),
-                         name = if (is.null(name)) "loss_scale_optimizer" else name)
-  private$scale <- as.double(initial_scale)
-  private$counter <- 0
-  attach_object(private, "rmsprop_loss_scale_optimizer", loss_scale_methods, loss_scale_bindings)
+  private <- loss_scale_private(inner_optimizer, list(
+    initial_scale = as.double(initial_scale), dynamic_growth_steps = as.double(dynamic_growth_steps),
+    name = if (is.null(name)) "loss_scale_optimizer" else name))
+  attach_object(private, "rmsprop_loss_scale_optimizer")
 }
 
 # Base-optimizer arguments, with the defaults that are the only values the
@@ -104,70 +100,81 @@ check_base_dots <- function(dots) {
   invisible()
 }
 
-loss_scale_methods <- compiled(list(
-  step = function(grads, variables) loss_scale_step(private, grads, variables),
-  apply = function(grads, variables) loss_scale_step(private, grads, variables),
-  step_in_place = function(grads, variables) {
-    invisible(loss_scale_step(private, grads, variables, step_in_place_flag))
-  },
-  exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
-    private$inner$exclude_from_weight_decay(var_list, var_names)
-    invisible(self)
-  },
-  apply_gradients = function(grads_and_vars) {
-    pairs <- pairs_to_structures(grads_and_vars)
-    loss_scale_step(private, pairs$grads, pairs$vars)
-  },
-  scale_loss = function(loss) check_loss(loss) * private$scale,
-  finalize_variable_values = function(variables) private$inner$finalize_variable_values(variables),
-  build = function(variables) {
-    private$inner$build(variables)
-    invisible(self)
-  },
-  current_learning_rate = function() private$inner$current_learning_rate(),
-  load_variables = function(values) {
-    loss_scale_load_variables(private, values)
-    invisible(self)
-  },
-  get_config = function() {
-    c(list(inner_optimizer = do.call(optimizer_rmsprop, private$inner$get_config())),
-      private$config)
-  },
-  clone = function() {
-    out <- optimizer_loss_scale(private$inner$clone(), private$config$initial_scale,
-                                private$config$dynamic_growth_steps,
-                                name = private$config$name)
-    p <- private_of(out)
-    p$scale <- private$scale
-    p$counter <- private$counter
-    out
-  }
-))
 
-loss_scale_bindings <- compiled(list(
-  loss_scale_factor = function(value) {
-    if (!missing(value)) read_only("loss_scale_factor")
-    private$scale
-  },
-  inner_optimizer = function(value) {
-    if (!missing(value)) read_only("inner_optimizer")
-    private$inner
-  },
-  iterations = function(value) {
-    if (!missing(value)) read_only("iterations")
-    private$inner$iterations
-  },
-  learning_rate = function(value) {
-    if (missing(value)) return(private$inner$learning_rate)
-    private$inner$learning_rate <- value
-  },
-  variables = function(value) {
-    if (!missing(value)) read_only("variables")
-    own <- list(private$counter, private$scale)
-    names(own) <- own_entry_names(private)
-    c(own, private$inner$variables)
-  }
-))
+# The wrapper's private environment is the frame of this function, for the
+# reasons given at optimizer_private() (optimizer.R).
+loss_scale_private <- function(inner, config) {
+  force(inner)
+  force(config)
+  private <- environment()
+  scale <- config$initial_scale
+  counter <- 0
+  self <- NULL
+  methods <- list(
+    step = function(grads, variables) loss_scale_step(private, grads, variables),
+    apply = function(grads, variables) loss_scale_step(private, grads, variables),
+    step_in_place = function(grads, variables) {
+      invisible(loss_scale_step(private, grads, variables, step_in_place_flag))
+    },
+    exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
+      private$inner$exclude_from_weight_decay(var_list, var_names)
+      invisible(self)
+    },
+    apply_gradients = function(grads_and_vars) {
+      pairs <- pairs_to_structures(grads_and_vars)
+      loss_scale_step(private, pairs$grads, pairs$vars)
+    },
+    scale_loss = function(loss) check_loss(loss) * private$scale,
+    finalize_variable_values = function(variables) private$inner$finalize_variable_values(variables),
+    build = function(variables) {
+      private$inner$build(variables)
+      invisible(self)
+    },
+    current_learning_rate = function() private$inner$current_learning_rate(),
+    load_variables = function(values) {
+      loss_scale_load_variables(private, values)
+      invisible(self)
+    },
+    get_config = function() {
+      c(list(inner_optimizer = do.call(optimizer_rmsprop, private$inner$get_config())),
+        private$config)
+    },
+    clone = function() {
+      out <- optimizer_loss_scale(private$inner$clone(), private$config$initial_scale,
+                                  private$config$dynamic_growth_steps,
+                                  name = private$config$name)
+      p <- private_of(out)
+      p$scale <- private$scale
+      p$counter <- private$counter
+      out
+    }
+  )
+  bindings <- list(
+    loss_scale_factor = function(value) {
+      if (!missing(value)) read_only("loss_scale_factor")
+      private$scale
+    },
+    inner_optimizer = function(value) {
+      if (!missing(value)) read_only("inner_optimizer")
+      private$inner
+    },
+    iterations = function(value) {
+      if (!missing(value)) read_only("iterations")
+      private$inner$iterations
+    },
+    learning_rate = function(value) {
+      if (missing(value)) return(private$inner$learning_rate)
+      private$inner$learning_rate <- value
+    },
+    variables = function(value) {
+      if (!missing(value)) read_only("variables")
+      own <- list(private$counter, private$scale)
+      names(own) <- own_entry_names(private)
+      c(own, private$inner$variables)
+    }
+  )
+  private
+}
 
 # The wrapper's own two entries come first, then the inner optimizer's; the
 # inner one checks its part completely before anything is set.

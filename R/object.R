@@ -16,34 +16,38 @@
 # versions): 2 since rmsprop 0.2.0; objects without it are 0.1.0's.
 object_format <- 2L
 
-# Builds the public environment around a private one. The methods' own
-# environment is the private one (its parent the namespace), holding `self`
-# and `private` (itself), so a method reads the private fields as plain
-# variables: `ptr` costs less than `private$ptr` on every step. `.format`
-# marks an object of today's layout, so `$` can take the fast road.
-attach_object <- function(private, class, methods, bindings) {
+# Builds the public environment around a private one made by
+# optimizer_private() or loss_scale_private(), whose frames hold the methods
+# and bindings (closures over that frame, byte-compiled). `.format` marks an
+# object of today's layout, so `$` can take the fast road.
+attach_object <- function(private, class) {
   self <- new.env(parent = emptyenv())
   link_private(private, self)
-  install_methods(self, private, methods)
-  for (n in names(bindings)) {
-    f <- bindings[[n]]
-    environment(f) <- private
-    makeActiveBinding(n, f, self)
-  }
+  methods <- private$methods
+  bindings <- private$bindings
+  rm(list = c("methods", "bindings"), envir = private)
+  for (n in names(methods)) assign(n, methods[[n]], envir = self)
+  for (n in names(bindings)) makeActiveBinding(n, bindings[[n]], self)
   assign(".format", object_format, envir = self)
   lockBinding(".format", self)
+  for (n in names(methods)) lockBinding(n, self)
   lockEnvironment(self)
   class(self) <- class
   self
 }
 
 link_private <- function(private, self) {
-  parent.env(private) <- asNamespace("rmsprop")
+  if (!identical(parent.env(private), asNamespace("rmsprop"))) {
+    parent.env(private) <- asNamespace("rmsprop")
+  }
   private$private <- private
   private$self <- self
   private$format <- object_format
 }
 
+# Today's methods into an older object's public environment (locked: its
+# bindings are unlocked one by one), as closures over its private one.
+# Setting their environment makes them interpreted: only old objects pay.
 install_methods <- function(self, enclos, methods) {
   for (n in names(methods)) {
     f <- methods[[n]]
@@ -78,11 +82,12 @@ private_of <- function(x) {
 # binding can be added: it keeps taking `$`'s slower road, nothing else.
 migrate_object <- function(self, private) {
   link_private(private, self)
-  if (inherits(self, "rmsprop_loss_scale_optimizer")) {
-    install_methods(self, private, loss_scale_methods)
+  fresh <- if (inherits(self, "rmsprop_loss_scale_optimizer")) {
+    loss_scale_private(NULL, list())
   } else {
-    install_methods(self, private, optimizer_methods)
+    optimizer_private(list(), NULL)
   }
+  install_methods(self, private, fresh$methods)
   invisible(private)
 }
 

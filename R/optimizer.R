@@ -312,68 +312,80 @@ state_layout <- local({
   }
 })
 
-# Public methods: each is a closure whose environment holds `self` and
-# `private`, so the object serializes as plain R data. Every step method
-# takes the one road of step.R (`step` writes optimizer_step() out: it is the
-# hot path).
-optimizer_methods <- compiled(list(
-  step = function(grads, variables) {
-    res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 0L, 0)
-    if (is.object(res) && inherits(res, "rmsprop_signal")) {
-      step_signal(private, res, grads, variables, 0L, 0, FALSE)
-    } else {
-      res
+# The private environment of an optimizer is the frame of this function:
+# the configuration (`config`), the learning rate (`lr`), the external
+# pointer (`ptr`), the structure it was built on (`skeleton`, `paths`), the
+# weight-decay exclusions, and `self`. The methods and active bindings are
+# made here so that they are byte-compiled with this function when the
+# package is built, and read the private fields as plain variables: giving
+# a closure another environment afterwards throws its byte code away, and R
+# never compiles small closures on its own (that made `$step()` on a small
+# variable twice as slow). Every step method takes the one road of step.R;
+# `step` writes optimizer_step() out, as it is the hot path.
+optimizer_private <- function(config, ptr) {
+  # Arguments are promises: evaluate them now (a clone's state is copied
+  # when clone() runs, not when the copy is first used).
+  force(config)
+  force(ptr)
+  private <- environment()
+  lr <- config$learning_rate
+  skeleton <- NULL
+  paths <- NULL
+  exclusions <- list(var_list = NULL, var_names = NULL)
+  self <- NULL
+  methods <- list(
+    step = function(grads, variables) {
+      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 0L, 0)
+      if (is.object(res) && inherits(res, "rmsprop_signal")) {
+        step_signal(private, res, grads, variables, 0L, 0, FALSE)
+      } else {
+        res
+      }
+    },
+    apply = function(grads, variables) optimizer_step(private, grads, variables),
+    step_in_place = function(grads, variables) {
+      invisible(optimizer_step(private, grads, variables, step_in_place_flag))
+    },
+    apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
+    build = function(variables) {
+      optimizer_build(private, variables)
+      invisible(self)
+    },
+    finalize_variable_values = function(variables) optimizer_finalize(private, variables),
+    current_learning_rate = function() current_learning_rate(private),
+    get_config = function() private$config,
+    exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
+      optimizer_exclude(private, var_list, var_names)
+      invisible(self)
+    },
+    scale_loss = function(loss) optimizer_scale_loss(private, loss),
+    load_variables = function(values) {
+      optimizer_load_variables(private, values)
+      invisible(self)
+    },
+    clone = function() optimizer_clone(private)
+  )
+  bindings <- list(
+    iterations = function(value) {
+      if (!missing(value)) read_only("iterations")
+      optimizer_iterations(private)
+    },
+    learning_rate = function(value) {
+      if (missing(value)) return(current_learning_rate(private))
+      set_learning_rate(private, value)
+    },
+    variables = function(value) {
+      if (!missing(value)) read_only("variables", "use `$load_variables()` to load state")
+      optimizer_variables(private)
     }
-  },
-  apply = function(grads, variables) optimizer_step(private, grads, variables),
-  step_in_place = function(grads, variables) {
-    invisible(optimizer_step(private, grads, variables, step_in_place_flag))
-  },
-  apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
-  build = function(variables) {
-    optimizer_build(private, variables)
-    invisible(self)
-  },
-  finalize_variable_values = function(variables) optimizer_finalize(private, variables),
-  current_learning_rate = function() current_learning_rate(private),
-  get_config = function() private$config,
-  exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
-    optimizer_exclude(private, var_list, var_names)
-    invisible(self)
-  },
-  scale_loss = function(loss) optimizer_scale_loss(private, loss),
-  load_variables = function(values) {
-    optimizer_load_variables(private, values)
-    invisible(self)
-  },
-  clone = function() optimizer_clone(private)
-))
-
-optimizer_bindings <- compiled(list(
-  iterations = function(value) {
-    if (!missing(value)) read_only("iterations")
-    optimizer_iterations(private)
-  },
-  learning_rate = function(value) {
-    if (missing(value)) return(current_learning_rate(private))
-    set_learning_rate(private, value)
-  },
-  variables = function(value) {
-    if (!missing(value)) read_only("variables", "use `$load_variables()` to load state")
-    optimizer_variables(private)
-  }
-))
+  )
+  private
+}
 
 new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
-  private <- new.env(parent = emptyenv())
-  private$config <- config
-  private$lr <- config$learning_rate
-  private$ptr <- if (is.null(ptr)) .Call(C_state_new, config_vector(config)) else ptr
-  private$skeleton <- NULL
-  private$paths <- NULL
-  private$exclusions <- list(var_list = NULL, var_names = NULL)
+  private <- optimizer_private(config, if (is.null(ptr)) .Call(C_state_new, config_vector(config)) else ptr)
   for (n in names(private_fields)) assign(n, private_fields[[n]], envir = private)
-  attach_object(private, "rmsprop_optimizer", optimizer_methods, optimizer_bindings)
+  attach_object(private, "rmsprop_optimizer")
 }
 
 # c(raw call counter, learning rate of the last call) from the C state.

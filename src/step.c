@@ -11,6 +11,7 @@
  * (structure.c), and R words the classed condition from it.
  */
 #include "calls.h"
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,7 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP flags_, S
   /* R's part of the road, asked for before anything is looked at: build on
    * the first step; evaluate a rate that is not a number (once per call). */
   if (skel == R_NilValue || TYPEOF(lr_) != REALSXP || XLENGTH(lr_) != 1) {
-    memset(&w, 0, sizeof w);
+    memset(&w, 0, offsetof(walk_ctx, path_names));
     w.skel_at = w.found_at = R_NilValue;
     w.problem = skel == R_NilValue ? PROBLEM_NOT_BUILT : PROBLEM_LEARNING_RATE;
     return walk_signal(&w, R_NilValue);
