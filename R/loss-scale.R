@@ -150,6 +150,10 @@ loss_scale_private <- function(inner, config) {
     }
   )
   bindings <- list(
+    last_learning_rate = function(value) {
+      if (!missing(value)) read_only("last_learning_rate")
+      inner$last_learning_rate
+    },
     loss_scale_factor = function(value) {
       if (!missing(value)) read_only("loss_scale_factor")
       private$scale

@@ -111,7 +111,7 @@ object_field <- function(x, name, value = NULL) {
   }
   fields <- object_fields(private)
   if (name %in% names(fields)) return(fields[[name]]())
-  known <- c(setdiff(ls(x, sorted = TRUE), ".format"), names(fields))
+  known <- unique(c(setdiff(ls(x, sorted = TRUE), ".format"), names(fields)))
   nearest <- known[which.min(utils::adist(name, known, ignore.case = TRUE))]
   rmsprop_abort("field", sprintf(
     "an optimizer has no field or method `%s`; did you mean `%s`? (It has: %s.)",
@@ -119,9 +119,10 @@ object_field <- function(x, name, value = NULL) {
     suggestion = nearest)
 }
 
-# The read-only fields of an object: the constructor's arguments and the
-# learning rate of the last step, each as a function (so nothing is
-# computed until it is read).
+# The read-only fields of an object: the constructor's arguments (and, for
+# objects of an older release, which lack its active binding, the learning
+# rate of the last step), each as a function (so nothing is computed until
+# it is read).
 object_fields <- function(private) {
   if (!is.null(private$inner)) {
     inner <- private$inner
@@ -181,7 +182,7 @@ object_fields <- function(private) {
 #' @exportS3Method utils::.DollarNames rmsprop_optimizer
 .DollarNames.rmsprop_optimizer <- function(x, pattern = "") {
   all <- c(setdiff(ls(x), ".format"), names(object_fields(private_of(x))))
-  sort(grep(pattern, all, value = TRUE))
+  sort(unique(grep(pattern, all, value = TRUE)))
 }
 
 #' @exportS3Method utils::.DollarNames rmsprop_loss_scale_optimizer

@@ -370,6 +370,10 @@ optimizer_private <- function(config, ptr) {
       if (!missing(value)) read_only("iterations")
       optimizer_iterations(private)
     },
+    last_learning_rate = function(value) {
+      if (!missing(value)) read_only("last_learning_rate")
+      last_learning_rate(private)
+    },
     learning_rate = function(value) {
       if (missing(value)) return(current_learning_rate(private))
       set_learning_rate(private, value)
