@@ -45,21 +45,6 @@ link_private <- function(private, self) {
   private$format <- object_format
 }
 
-# Today's methods into an older object's public environment (locked: its
-# bindings are unlocked one by one), as closures over its private one.
-# Setting their environment makes them interpreted: only old objects pay.
-install_methods <- function(self, enclos, methods) {
-  for (n in names(methods)) {
-    f <- methods[[n]]
-    environment(f) <- enclos
-    if (exists(n, envir = self, inherits = FALSE) && bindingIsLocked(n, self)) {
-      unlockBinding(n, self)
-    }
-    assign(n, f, envir = self)
-    lockBinding(n, self)
-  }
-}
-
 # The private environment behind an object made by attach_object(), brought
 # up to date first if it was saved by an older release.
 private_of <- function(x) {
@@ -78,8 +63,11 @@ private_of <- function(x) {
 # An object of rmsprop 0.1.0: its methods are closures of the old code
 # (which call functions that no longer exist), and its private environment
 # lacks what today's code keeps there. The numeric state is migrated by C
-# (state.c) on first use. The old object's environment is locked, so no
-# binding can be added: it keeps taking `$`'s slower road, nothing else.
+# (state.c) on first use. Its public environment is locked and has no
+# `.format`, so every `$` on it takes the slower road (object_field()),
+# which hands out today's methods, kept in the private environment, instead
+# of the old ones. (Setting their environment makes them interpreted: only
+# old objects pay.)
 migrate_object <- function(self, private) {
   link_private(private, self)
   fresh <- if (inherits(self, "rmsprop_loss_scale_optimizer")) {
@@ -87,7 +75,10 @@ migrate_object <- function(self, private) {
   } else {
     optimizer_private(list(), NULL)
   }
-  install_methods(self, private, fresh$methods)
+  private$current_methods <- lapply(fresh$methods, function(f) {
+    environment(f) <- private
+    f
+  })
   invisible(private)
 }
 
@@ -99,11 +90,13 @@ migrate_object <- function(self, private) {
 object_field <- function(x, name, value = NULL) {
   private <- private_of(x)
   if (!is.null(value)) {
-    # An object of an older release: its method was fetched before
-    # private_of() replaced it; fetch today's (reading a plain binding again
-    # has no effect, unlike an active one).
-    stale <- is.function(value) && !bindingIsActive(name, x)
-    return(if (stale) .subset2(x, name) else value)
+    # An object of an older release: today's method in place of its own (an
+    # active binding was read once already, and stays).
+    current <- private$current_methods
+    if (is.character(name) && name %in% names(current) && !bindingIsActive(name, x)) {
+      return(current[[name]])
+    }
+    return(value)
   }
   if (!(is.character(name) && length(name) == 1L && !is.na(name))) {
     rmsprop_abort("field", "an optimizer's fields are reached by name, e.g. `opt$rho`.",
