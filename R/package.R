@@ -32,6 +32,10 @@
 #' * [rmsprop_memory_info()] and [rmsprop_live_states()] report on memory and
 #'   threads.
 #'
+#' The vignette `vignette("training", package = "rmsprop")` trains a small
+#' neural network with nested parameters and hand-written gradients, saves
+#' and resumes the training, and computes the gradients on parallel workers.
+#'
 #' An optimizer survives [saveRDS()] and [readRDS()], and being sent to a
 #' parallel worker, and then continues exactly where it stopped. Every error
 #' is a condition of class `rmsprop_error` raised before anything changes.
