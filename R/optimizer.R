@@ -11,6 +11,7 @@
 
 #' RMSprop optimizer
 #'
+#' @description
 #' Creates an RMSprop optimizer that computes exactly what Keras 3's RMSprop
 #' computes (in double precision) for R numeric vectors, matrices, arrays and
 #' lists of them. RMSprop keeps a decaying average of squared gradients and
