@@ -20,8 +20,8 @@
 # 3. Checks the home page, the reference index, optimizer_rmsprop's page, a
 #    page with an example figure and the vignette in chromium: no console
 #    errors, no failed or outside requests, every image loaded, the expected
-#    text there; and every relative link of the site resolves
-#    (tools/site/check.cjs).
+#    text there, the search box answers; and every relative link of the site
+#    resolves (tools/site/check.cjs).
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

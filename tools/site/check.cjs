@@ -8,10 +8,11 @@
 // that needs the network fails here. For each checked page: the page loads
 // (HTTP 200), nothing is logged to the console as an error, no script throws,
 // every request succeeds, every image is loaded and has a size, the expected
-// text and at least the expected number of images are there; a full-page
-// PNG screenshot is saved. Then every relative link and image of every page
-// of the site must point to a file that exists. Prints one line per check
-// and ends with "N passed, N failed"; exits 1 on any failure.
+// text and at least the expected number of images are there (and on the
+// reference index the search box suggests pages); a full-page PNG screenshot
+// is saved. Then every relative link and image of every page of the site
+// must point to a file that exists. Prints one line per check and ends with
+// "N passed, N failed"; exits 1 on any failure.
 
 "use strict";
 const fs = require("fs");
@@ -30,7 +31,8 @@ const pages = [
   { name: "home", path: "index.html", images: 1,
     text: ["Gradients first, variables second", "A training loop"] },
   { name: "reference index", path: "reference/index.html", images: 0,
-    text: ["The optimizer", "Training loops", "Learning-rate schedules", "optimizer_rmsprop()"] },
+    text: ["The optimizer", "Training loops", "Learning-rate schedules", "optimizer_rmsprop()"],
+    search: "schedule" },
   { name: "optimizer_rmsprop", path: "reference/optimizer_rmsprop.html", images: 0,
     text: ["RMSprop optimizer", "step(grads, variables)", "Gradients come first", "Examples"],
     selector: "pre code" },
@@ -139,6 +141,17 @@ async function checkPage(browser, base, spec) {
   if (spec.selector) {
     const n = await page.locator(spec.selector).count();
     if (n === 0) problems.push(`nothing matches ${spec.selector}`);
+  }
+
+  if (spec.search) {
+    // the search box loads search.json when focused, then suggests pages
+    await page.click("#search-input");
+    await page.waitForTimeout(500);
+    await page.keyboard.type(spec.search, { delay: 30 });
+    await page.waitForTimeout(800);
+    const hits = await page.locator(".aa-suggestion").count();
+    if (hits === 0) problems.push(`search for "${spec.search}" suggests nothing`);
+    else spec.name += `, search "${spec.search}": ${hits} suggestions`;
   }
 
   const shot = path.join(shotDir, spec.path.replace(/\//g, "_").replace(/\.html$/, ".png"));
