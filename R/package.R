@@ -112,8 +112,8 @@ rmsprop_set_threads <- function(n) {
 #'
 #' @param max_bytes A number >= 0: the limit in bytes (default 256 MiB).
 #' @return `rmsprop_memory_info()` a list: `cached_bytes` (kept for reuse),
-#'   `limit_bytes`, the counts of result blocks `reused` and taken `fresh`
-#'   from the system, and `in_use_bytes` (recycled memory held by results
+#'   `limit_bytes`, the counts of result blocks `reused` and taken
+#'   `fresh` from the system, and `in_use_bytes` (recycled memory held by results
 #'   alive, or dropped but not yet collected). `rmsprop_set_recycling()` the
 #'   previous limit, invisibly.
 #' @export
