@@ -11,8 +11,9 @@
 // text and at least the expected number of images are there (and on the
 // reference index the search box suggests pages); a full-page PNG screenshot
 // is saved. Then every relative link and image of every page of the site
-// must point to a file that exists. Prints one line per check and ends with
-// "N passed, N failed"; exits 1 on any failure.
+// must point to a file that exists, and no paragraph may start in lower
+// case right after another (a sentence cut in two). Prints one line per
+// check and ends with "N passed, N failed"; exits 1 on any failure.
 
 "use strict";
 const fs = require("fs");
@@ -163,6 +164,25 @@ async function checkPage(browser, base, spec) {
   await context.close();
 }
 
+// A paragraph that starts in lower case right after another one is almost
+// always a sentence that pkgdown cut in two (it does that in a Value section
+// at a source line that ends in code).
+function checkSplitParagraphs() {
+  const found = [];
+  // the help pages, the articles and the home page (not authors.html, whose
+  // citation may start with a lower-case name)
+  const files = htmlFiles(root).filter((f) => /^(reference|articles)\//.test(path.relative(root, f)) ||
+                                              path.relative(root, f) === "index.html");
+  for (const file of files) {
+    const html = fs.readFileSync(file, "utf8");
+    for (const m of html.matchAll(/<\/p>\s*<p>([a-z][^<]{0,50})/g)) {
+      found.push(`${path.relative(root, file)}: "${m[1].replace(/\s+/g, " ")}..."`);
+    }
+  }
+  report(found.length === 0, "no paragraph cut in two (a paragraph starting in lower case after another)",
+         found.join("\n      "));
+}
+
 (async () => {
   fs.mkdirSync(shotDir, { recursive: true });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -186,6 +206,7 @@ async function checkPage(browser, base, spec) {
     server.close();
   }
   checkLinks();
+  checkSplitParagraphs();
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 })();
