@@ -104,11 +104,11 @@ check_base_dots <- function(dots) {
   invisible()
 }
 
-loss_scale_methods <- list(
+loss_scale_methods <- compiled(list(
   step = function(grads, variables) loss_scale_step(private, grads, variables),
   apply = function(grads, variables) loss_scale_step(private, grads, variables),
   step_in_place = function(grads, variables) {
-    invisible(loss_scale_step(private, grads, variables, in_place = TRUE))
+    invisible(loss_scale_step(private, grads, variables, step_in_place_flag))
   },
   exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
     private$inner$exclude_from_weight_decay(var_list, var_names)
@@ -142,9 +142,9 @@ loss_scale_methods <- list(
     p$counter <- private$counter
     out
   }
-)
+))
 
-loss_scale_bindings <- list(
+loss_scale_bindings <- compiled(list(
   loss_scale_factor = function(value) {
     if (!missing(value)) read_only("loss_scale_factor")
     private$scale
@@ -167,7 +167,7 @@ loss_scale_bindings <- list(
     names(own) <- own_entry_names(private)
     c(own, private$inner$variables)
   }
-)
+))
 
 # The wrapper's own two entries come first, then the inner optimizer's; the
 # inner one checks its part completely before anything is set.
@@ -199,9 +199,9 @@ loss_scale_load_variables <- function(private, values) {
   private$scale <- as.double(scale)
 }
 
-loss_scale_step <- function(private, grads, variables, in_place = FALSE) {
+loss_scale_step <- function(private, grads, variables, flags = 0L) {
   inner <- private_of(private$inner)
-  res <- optimizer_step(inner, grads, variables, in_place, loss_scale = private$scale,
+  res <- optimizer_step(inner, grads, variables, flags, loss_scale = private$scale,
                         skip_nonfinite = TRUE)
   if (inherits(res, "rmsprop_signal")) {
     # A non-finite gradient: nothing changed in the inner optimizer.
@@ -216,16 +216,6 @@ loss_scale_step <- function(private, grads, variables, in_place = FALSE) {
     private$counter <- private$counter + 1
   }
   res
-}
-
-#' @export
-`$<-.rmsprop_loss_scale_optimizer` <- function(x, name, value) {
-  assign_property(x, name, value)
-}
-
-#' @export
-`[[<-.rmsprop_loss_scale_optimizer` <- function(x, name, value) {
-  assign_property(x, name, value)
 }
 
 #' @export

@@ -1,13 +1,14 @@
-# optimizer_rmsprop(): the constructor, its argument checks, and the object.
+# optimizer_rmsprop(): the constructor, its argument checks, the optimizer's
+# methods and properties, weight-decay exclusions and clone().
 #
-# The object is an environment of class "rmsprop_optimizer" (reference
-# semantics, like a keras3 optimizer or an R6 object): its methods are thin
-# closures over a private environment, and `iterations`, `learning_rate` and
-# `variables` are active bindings. The private environment holds the
-# configuration as a plain R list, the structure the optimizer was built on,
-# and the external pointer whose `prot` list is the numeric state (see
-# src/state.c). Everything in it is ordinary R data, so saveRDS() and
-# serialize() keep it and the C side rebuilds its cache on first use.
+# The object (object.R) is an environment of class "rmsprop_optimizer" whose
+# methods are closures over a private environment holding: the
+# configuration as a plain R list, the learning rate (`lr`), the structure
+# it was built on (`skeleton`, `paths`, from structure.R), the weight-decay
+# exclusions, and the external pointer whose `prot` list is the numeric
+# state (src/state.c, layout in src/state_layout.h). All of it is ordinary
+# R data, so saveRDS() and serialize() keep it; C rebuilds its cache on
+# first use. A step takes the road in step.R.
 
 #' RMSprop optimizer
 #'
@@ -246,27 +247,41 @@ check_learning_rate <- function(x, arg = "learning_rate") {
   invisible(x)
 }
 
-# The numeric configuration the C side reads (order: enum CFG_* in rmsprop.h;
-# 0 stands for "not set").
+# The numeric configuration C reads: named as src/state_layout.h lists it
+# (0 stands for NULL).
 config_vector <- function(config) {
-  or0 <- function(x) if (is.null(x)) 0 else as.double(x)
-  c(config$rho, config$momentum, config$epsilon, as.double(config$centered),
-    or0(config$weight_decay), or0(config$clipnorm), or0(config$clipvalue),
-    or0(config$global_clipnorm), as.double(config$use_ema), config$ema_momentum,
-    or0(config$ema_overwrite_frequency), or0(config$loss_scale_factor),
-    or0(config$gradient_accumulation_steps))
+  vapply(state_layout()$config, function(n) {
+    x <- config[[n]]
+    if (is.null(x)) 0 else as.double(x)
+  }, numeric(1))
 }
 
+# The state layout C defines (src/state_layout.h): format, field names,
+# configuration names. Asked once per session.
+state_layout <- local({
+  layout <- NULL
+  function() {
+    if (is.null(layout)) layout <<- .Call(C_state_layout)
+    layout
+  }
+})
+
 # Public methods: each is a closure whose environment holds `self` and
-# `private`, so the object serializes as plain R data.
-# `step` is the hot path: one .Call that reads `private` itself; the rarer
-# cases (first step, schedules, warnings, errors) are handed, with nothing
-# changed yet, from C to optimizer_step(), the general way.
-optimizer_methods <- list(
-  step = function(grads, variables) .Call(C_step_private, private, grads, variables, FALSE),
-  apply = function(grads, variables) optimizer_step(private, grads, variables, FALSE),
+# `private`, so the object serializes as plain R data. Every step method
+# takes the one road of step.R (`step` writes optimizer_step() out: it is the
+# hot path).
+optimizer_methods <- compiled(list(
+  step = function(grads, variables) {
+    res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 0L, 0)
+    if (is.object(res) && inherits(res, "rmsprop_signal")) {
+      step_signal(private, res, grads, variables, 0L, 0, FALSE)
+    } else {
+      res
+    }
+  },
+  apply = function(grads, variables) optimizer_step(private, grads, variables),
   step_in_place = function(grads, variables) {
-    invisible(.Call(C_step_private, private, grads, variables, TRUE))
+    invisible(optimizer_step(private, grads, variables, step_in_place_flag))
   },
   apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
   build = function(variables) {
@@ -286,9 +301,9 @@ optimizer_methods <- list(
     invisible(self)
   },
   clone = function() optimizer_clone(private)
-)
+))
 
-optimizer_bindings <- list(
+optimizer_bindings <- compiled(list(
   iterations = function(value) {
     if (!missing(value)) read_only("iterations")
     optimizer_iterations(private)
@@ -301,36 +316,7 @@ optimizer_bindings <- list(
     if (!missing(value)) read_only("variables", "use `$load_variables()` to load state")
     optimizer_variables(private)
   }
-)
-
-#' @export
-`$<-.rmsprop_optimizer` <- function(x, name, value) {
-  assign_property(x, name, value)
-}
-
-#' @export
-`[[<-.rmsprop_optimizer` <- function(x, name, value) {
-  assign_property(x, name, value)
-}
-
-# Only `learning_rate` is assignable (an active binding that checks the
-# value); anything else is a classed error instead of base R's "locked
-# binding" message.
-assign_property <- function(x, name, value) {
-  if (!identical(name, "learning_rate")) {
-    rmsprop_abort("argument", sprintf(
-      "`%s` cannot be assigned on an optimizer; only `learning_rate` can.",
-      if (is.character(name) && length(name) == 1L) name else "that"), argument = "name")
-  }
-  assign("learning_rate", value, envir = x)
-  x
-}
-
-read_only <- function(what, hint = NULL) {
-  rmsprop_abort("argument", sprintf("`%s` is read-only%s.", what,
-                                    if (is.null(hint)) "" else paste0("; ", hint)),
-                argument = what)
-}
+))
 
 new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
   private <- new.env(parent = emptyenv())
@@ -341,170 +327,15 @@ new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
   private$paths <- NULL
   private$exclusions <- list(var_list = NULL, var_names = NULL)
   for (n in names(private_fields)) assign(n, private_fields[[n]], envir = private)
-  attach_object(private, "rmsprop_optimizer")
+  attach_object(private, "rmsprop_optimizer", optimizer_methods, optimizer_bindings)
 }
 
-# Builds the public environment around a private one.
-attach_object <- function(private, class, methods = optimizer_methods,
-                          bindings = optimizer_bindings) {
-  self <- new.env(parent = emptyenv())
-  enclos <- new.env(parent = asNamespace("rmsprop"))
-  enclos$self <- self
-  enclos$private <- private
-  for (n in names(methods)) {
-    f <- methods[[n]]
-    environment(f) <- enclos
-    assign(n, f, envir = self)
-  }
-  for (n in names(bindings)) {
-    f <- bindings[[n]]
-    environment(f) <- enclos
-    makeActiveBinding(n, f, self)
-  }
-  private$self <- self
-  lockEnvironment(self)
-  for (n in names(methods)) lockBinding(n, self)
-  class(self) <- class
-  self
-}
+# c(raw call counter, learning rate of the last call) from the C state.
+state_scalars <- function(private) .Call(C_state_scalars, private$ptr)
 
-# One step. `loss_scale` > 0 overrides the configured loss_scale_factor (the
-# dynamic loss-scale wrapper uses it); with `skip_nonfinite` a non-finite
-# gradient returns its signal (nothing changed) instead of raising an error.
-optimizer_step <- function(private, grads, variables, in_place, loss_scale = 0,
-                           skip_nonfinite = FALSE) {
-  if (is.null(private$skeleton)) {
-    return(first_step(private, grads, variables, in_place, loss_scale, skip_nonfinite))
-  }
-  lr <- private$lr
-  if (!is.double(lr)) lr <- resolve_learning_rate(private)
-  flags <- as.integer(in_place)   # bit 0: in place; bit 1: NULL gradients already warned about
-  repeat {
-    res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, lr, flags, loss_scale)
-    if (!inherits(res, "rmsprop_signal")) return(res)
-    if (res$kind == "null_gradients" && flags < 2L) {
-      # Nothing has changed yet: if the warning becomes an error, the
-      # optimizer is as it was. Then the step goes ahead.
-      warn_null_gradients(private, res)
-      flags <- flags + 2L
-      next
-    }
-    if (skip_nonfinite && res$kind == "nonfinite") return(res)
-    handle_signal(private, res, grads, variables)
-  }
-}
+raw_iterations <- function(private) state_scalars(private)[[1L]]
 
-# The first step builds the optimizer; if the step then fails (or is
-# skipped, or interrupted), the build is undone so the optimizer is exactly
-# as before the call.
-first_step <- function(private, grads, variables, in_place, loss_scale, skip_nonfinite) {
-  before <- .Call(C_state_get, private$ptr)
-  ok <- FALSE
-  on.exit(if (!ok) unbuild(private, before))
-  optimizer_build(private, variables)
-  res <- optimizer_step(private, grads, variables, in_place, loss_scale, skip_nonfinite)
-  ok <- !inherits(res, "rmsprop_signal")
-  res
-}
-
-unbuild <- function(private, state) {
-  .Call(C_state_set, private$ptr, state)
-  private$skeleton <- NULL
-  private$paths <- NULL
-}
-
-warn_null_gradients <- function(private, sig) {
-  paths <- private$paths[sig$null_index]
-  rmsprop_warn("null_gradient", sprintf("no gradient (NULL) for %s: left unchanged.",
-                                        paste0("\"", paths, "\"", collapse = ", ")),
-               paths = paths)
-}
-
-handle_signal <- function(private, sig, grads, variables) {
-  paths <- private$paths
-  path <- if (sig$index >= 1) paths[[sig$index]] else NULL
-  at <- if (is.null(path)) "" else sprintf(" for variable \"%s\"", path)
-  arg <- sig$which
-  switch(sig$kind,
-    structure = , length = , dim = rmsprop_abort("structure", paste0(
-      describe_structure_difference(private$skeleton, if (arg == "grads") grads else variables, arg),
-      "."), argument = arg),
-    type = rmsprop_abort(if (arg == "grads") "gradient" else "variable", sprintf(
-      "`%s`%s must be numeric (double, integer or logical), not of type %s.",
-      arg, at, sig$detail), argument = arg, path = path),
-    nonfinite = rmsprop_abort("gradient", sprintf(
-      "the gradient%s is not finite at position %s; the step was refused and nothing changed.",
-      at, sig$detail), argument = "grads", path = path),
-    all_null = rmsprop_abort("gradient",
-      "every gradient is NULL: there is nothing to apply.", argument = "grads"),
-    in_place_type = rmsprop_abort("variable", sprintf(
-      "`step_in_place()` needs double vectors, but the variable \"%s\" is of type %s.",
-      path, sig$detail), argument = "variables", path = path),
-    corrupt = rmsprop_abort("state",
-      "the optimizer's structure does not match its state (were its internals changed?)."),
-    shared = rmsprop_abort("variable",
-      "`step_in_place()` was given two variables that share memory; copy one first (e.g. `x + 0`).",
-      argument = "variables"),
-    stop("internal error: unknown signal ", sig$kind)
-  )
-}
-
-optimizer_build <- function(private, variables) {
-  if (!is.null(private$skeleton)) {
-    sig <- .Call(C_check_structure, private$ptr, variables, private$skeleton)
-    if (!is.null(sig)) handle_signal(private, sig, NULL, variables)
-    return(invisible(NULL))
-  }
-  sk <- make_skeleton(variables)
-  mask <- decay_mask(private$exclusions, sk$paths)
-  .Call(C_state_build, private$ptr, sk$lengths, mask)
-  private$skeleton <- sk$skeleton
-  private$paths <- sk$paths
-  invisible(NULL)
-}
-
-optimizer_apply_gradients <- function(private, grads_and_vars) {
-  pairs <- pairs_to_structures(grads_and_vars)
-  optimizer_step(private, pairs$grads, pairs$vars, FALSE)
-}
-
-# list(list(g1, v1), list(g2, v2), ...) -> list(grads = list(g1, g2), vars = list(v1, v2)),
-# keeping the names of the pairs.
-pairs_to_structures <- function(grads_and_vars) {
-  ok <- is.list(grads_and_vars) && length(grads_and_vars) > 0L &&
-    all(vapply(grads_and_vars, function(p) is.list(p) && length(p) == 2L, logical(1)))
-  if (!ok) {
-    rmsprop_abort("argument",
-      "`grads_and_vars` must be a non-empty list of list(gradient, variable) pairs.",
-      argument = "grads_and_vars")
-  }
-  grads <- lapply(grads_and_vars, function(p) p[[1L]])
-  vars <- lapply(grads_and_vars, function(p) p[[2L]])
-  names(grads) <- names(vars) <- names(grads_and_vars)
-  list(grads = grads, vars = vars)
-}
-
-# The private environment behind an object made by attach_object().
-private_of <- function(x) {
-  f <- if (is.environment(x)) get0("step", envir = x, inherits = FALSE)
-  if (!is.function(f) || is.primitive(f) ||
-      !exists("private", envir = environment(f), inherits = FALSE)) {
-    rmsprop_abort("argument", sprintf(
-      "expected an optimizer made by optimizer_rmsprop() or optimizer_loss_scale(), not %s.",
-      describe_value(x)), argument = "x")
-  }
-  get("private", envir = environment(f))
-}
-
-optimizer_finalize <- function(private, variables) {
-  if (is.null(private$skeleton)) return(variables)
-  sig <- .Call(C_check_structure, private$ptr, variables, private$skeleton)
-  if (!is.null(sig)) handle_signal(private, sig, NULL, variables)
-  if (!isTRUE(private$config$use_ema) || raw_iterations(private) == 0) return(variables)
-  .Call(C_ema_values, private$ptr, variables, private$skeleton)
-}
-
-raw_iterations <- function(private) .Call(C_state_iterations, private$ptr)
+last_learning_rate <- function(private) state_scalars(private)[[2L]]
 
 optimizer_iterations <- function(private) {
   it <- raw_iterations(private)

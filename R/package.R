@@ -68,7 +68,12 @@
 #' optimizer has one once used; finalizers free them). `rmsprop_kernel_info()`
 #' says which instruction set and how many threads the kernels use.
 #' `rmsprop_set_threads(n)` sets the number of threads for large steps
-#' (0 = the default: all available, within `OMP_THREAD_LIMIT`).
+#' (0 = the default: all available, within `OMP_THREAD_LIMIT`). A process
+#' made by `fork()` (a child of [parallel::mclapply()], [parallel::mcparallel()]
+#' or `future::plan(future::multicore)`) always runs the kernels on one thread,
+#' whatever the setting, and `rmsprop_kernel_info()` reports 1 there: OpenMP's
+#' threads do not survive `fork()`, and a child that used them would hang. The
+#' results are the same for any thread count; the parent keeps its setting.
 #'
 #' @param n Number of threads, a whole number >= 0.
 #' @return `rmsprop_live_states()` an integer; `rmsprop_kernel_info()` a list

@@ -36,16 +36,11 @@ format.rmsprop_optimizer <- function(x, ...) {
   state <- if (is.null(private$skeleton)) "not built yet" else
     sprintf("%s iterations on %d variable%s (%s values)", format(optimizer_iterations(private)),
             length(private$paths), if (length(private$paths) == 1L) "" else "s",
-            format(sum(vapply(leaf_lengths(private$skeleton), identity, 0)), big.mark = ","))
+            format(sum(leaf_lengths(private$skeleton)), big.mark = ","))
   c(sprintf("<rmsprop optimizer \"%s\">", cfg$name),
     paste0("  ", core),
     if (length(opts)) paste0("  ", paste(opts, collapse = ", ")),
     paste0("  state: ", state))
-}
-
-leaf_lengths <- function(skeleton) {
-  if (is.list(skeleton)) unlist(lapply(skeleton, leaf_lengths), use.names = FALSE)
-  else skeleton[[1L]]
 }
 
 #' @export

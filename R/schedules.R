@@ -517,7 +517,8 @@ format_config_value <- function(x, width = 60L) {
 #' @param value Not used: assigning a field is an error.
 #' @param ... Not used.
 #'
-#' @return `$` returns the field; `format()` a character vector of lines;
+#' @return `$` returns the field; `format()` a character vector of lines (one
+#'   string with `short = TRUE`);
 #'   `print()` its argument, invisibly.
 #' @name rmsprop_schedule
 #' @family learning rate schedules
@@ -529,6 +530,7 @@ format_config_value <- function(x, width = 60L) {
 #' rebuilt <- do.call(learning_rate_schedule_exponential_decay, config)
 #' all.equal(schedule(0:10), rebuilt(0:10))
 #' format(schedule)
+#' format(schedule, short = TRUE)
 #' print(schedule)
 NULL
 
@@ -562,15 +564,62 @@ NULL
 }
 
 #' @rdname rmsprop_schedule
+#' @param short `TRUE` returns one line that reads like the call which builds
+#'   the schedule, without the `learning_rate_schedule_` prefix and without
+#'   arguments left at their defaults, such as
+#'   `"cosine_decay(0.1, decay_steps = 500)"` (as used in plot legends and
+#'   summaries).
 #' @method format rmsprop_schedule
 #' @export
-format.rmsprop_schedule <- function(x, ...) {
+format.rmsprop_schedule <- function(x, ..., short = FALSE) {
+  if (isTRUE(short)) return(schedule_label(x))
   config <- schedule_config(x)
   entries <- vapply(names(config), function(n) {
     paste(n, "=", format_config_value(config[[n]]))
   }, character(1), USE.NAMES = FALSE)
   c(sprintf("<learning rate schedule: %s>", schedule_kind(x)),
     pack_entries(entries, width = max(40L, getOption("width", 80L)) - 2L))
+}
+
+# One line that reads like the constructor call: the first argument by
+# position, the others by name, arguments equal to their defaults left out.
+# Never fails (a label must not break a plot or a print).
+schedule_label <- function(s) {
+  tryCatch({
+    kind <- schedule_kind(s)
+    config <- schedule_config(s)
+    defaults <- formals(get(paste0("learning_rate_schedule_", kind), mode = "function"))
+    shown <- character()
+    for (i in seq_along(config)) {
+      n <- names(config)[i]
+      v <- config[[n]]
+      # (an argument without a default is the empty symbol, which cannot be
+      # stored in a variable)
+      has_default <- !identical(defaults[[n]], quote(expr = ))
+      if (i > 1L && has_default &&
+          isTRUE(all.equal(v, eval(defaults[[n]], baseenv()), tolerance = 0))) next
+      shown <- c(shown, if (i == 1L && kind != "piecewise_constant_decay")
+        label_value(v) else paste(n, "=", label_value(v)))
+    }
+    sprintf("%s(%s)", kind, paste(shown, collapse = ", "))
+  }, error = function(e) "a schedule")
+}
+
+# A short, R-like text for one configuration value: numbers with up to 7
+# significant digits (as R prints them), strings quoted,
+# long vectors shortened.
+label_value <- function(v) {
+  if (is.null(v)) return("NULL")
+  if (is.character(v)) {
+    text <- encodeString(v, quote = "\"")
+  } else if (is.numeric(v) || is.logical(v)) {
+    text <- if (is.logical(v)) as.character(v) else
+      vapply(v, function(e) format(e, digits = 7L), character(1))
+  } else {
+    return(format_config_value(v, width = 40L))
+  }
+  if (length(text) > 6L) text <- c(text[1:3], "...", text[length(text)])
+  if (length(v) == 1L) text else sprintf("c(%s)", paste(text, collapse = ", "))
 }
 
 # Joins "key = value" entries with ", " into indented lines of at most `width`

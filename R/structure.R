@@ -1,22 +1,38 @@
-# The structure of a set of variables: a numeric array, or a list (named or
-# not, nested to any depth) of them.
+# The structure of a set of variables, in one place for all of R: a numeric
+# array, or a list (named or not, nested to any depth) of them.
 #
-# When an optimizer is built, make_skeleton() records the structure once: a
-# "skeleton" that mirrors the lists (with their names) and has, at each leaf,
-# the leaf's length with its "dim" attribute. The C step walks the caller's
-# variables and gradients against it, so no flattening happens in R on the
-# hot path. The slow paths here (building, describing a mismatch) run once or
-# only on error.
+# Owns: the leaf test, the skeleton an optimizer is built on (lists with
+# their names; at each leaf the leaf's length with its dims in "leaf_dim"),
+# the paths of the variables, putting flat numbers back into a structure,
+# the matching rules for R code (structure_problem()) and the wording of
+# every structure problem, whether R or C found it (describe_problem()).
+# src/structure.c has the same rules for the step; a table-driven test
+# (test-structure-rules.R) holds the two to the same verdict on every case.
+#
+# The rules (also in ?optimizer_rmsprop):
+# - variables must have the built structure exactly: the same nesting, list
+#   lengths and list names, numeric leaves (double, integer, logical; not
+#   factors) of the same length and dim. Names of a numeric vector, and
+#   dimnames, are labels, not structure: they are not compared.
+# - gradients follow the variables, leniently: NULL for a variable or a whole
+#   sub-list; an unnamed list matches a named one by position; an array's
+#   gradient may have no dim; a gradient for a variable without dim may have
+#   a vector's dim (every extent but at most one is 1, e.g. a one-column
+#   matrix from crossprod()). Anything else that differs is a problem.
+#
+# relist_like() is also run on workers (worker.R copies it), so it uses base
+# R only.
 
 is_numeric_leaf <- function(x) {
   (is.double(x) || is.integer(x) || is.logical(x)) && !is.factor(x)
 }
 
-# Checks a variable structure and returns its skeleton, the path of every
-# leaf (depth-first order) and the leaf lengths. The depth limit keeps the
-# recursion (here and in C) far from the C stack's end.
+# The depth limit keeps the recursion (here and in C) far from the C stack's
+# end.
 max_depth <- 100L
 
+# Checks a variable structure and returns its skeleton, the path of every
+# leaf (depth-first order) and the leaf lengths.
 make_skeleton <- function(x, arg = "variables") {
   paths <- character()
   lengths <- numeric()
@@ -68,53 +84,125 @@ path_suffix <- function(path) {
   if (length(path) == 0L) "" else sprintf(" (at \"%s\")", join_path(path))
 }
 
-# The first difference between `x` and the skeleton, in words.
-describe_structure_difference <- function(skeleton, x, arg) {
-  # Gradients are compared with the variables, variables with the build.
-  built <- if (arg == "grads") "the variables are" else "the optimizer was built on"
-  walk <- function(sk, x, path) {
-    where <- if (length(path)) sprintf("\"%s\"", join_path(path)) else "the top level"
+# The dims of every leaf of a skeleton, depth first (NULL for none).
+leaf_dims <- function(skeleton) {
+  if (!is.list(skeleton)) return(list(attr(skeleton, "leaf_dim")))
+  unlist(lapply(skeleton, leaf_dims), recursive = FALSE)
+}
+
+# The lengths of every leaf of a skeleton, depth first.
+leaf_lengths <- function(skeleton) {
+  if (is.list(skeleton)) unlist(lapply(skeleton, leaf_lengths), use.names = FALSE)
+  else skeleton[[1L]]
+}
+
+# Put the numbers of `flat` (depth-first order) back into the shape of
+# `template` (numeric leaves in nested lists), keeping every attribute.
+relist_like <- function(flat, template) {
+  pos <- 0L
+  fill <- function(s) {
+    if (is.list(s)) {
+      out <- lapply(s, fill)
+      attributes(out) <- attributes(s)
+      return(out)
+    }
+    n <- length(s)
+    v <- flat[pos + seq_len(n)]
+    pos <<- pos + n
+    attributes(v) <- attributes(s)
+    v
+  }
+  fill(template)
+}
+
+# ---- the matching rules, for R code -------------------------------------
+
+# The dim of a vector laid out as an array: every extent but one is 1.
+is_vector_dim <- function(d) sum(d != 1L) <= 1L
+
+# The first problem of `x` against `skeleton` (variables, or gradients with
+# `grads = TRUE`), as the list C's walk returns (see src/structure.c), or
+# NULL when it matches. Used where R checks a structure itself, and as the
+# R side of the rules test.
+structure_problem <- function(skeleton, x, grads = FALSE) {
+  index <- 0
+  path_names <- character()
+  path_index <- numeric()
+  found <- NULL
+  problem <- function(kind, sk, node, in_grads) {
+    list(kind = kind, in_grads = in_grads, index = index, position = 0,
+         path_names = path_names, path_index = path_index, skeleton = sk, found = node,
+         extra = NULL)
+  }
+  walk <- function(sk, v, g) {
     if (is.list(sk)) {
-      if (!is.list(x)) {
-        return(sprintf("at %s %s a list of %d, but `%s` has %s",
-                       where, built, length(sk), arg, describe_value(x)))
+      if (typeof(v) != "list") return(problem("not_list", sk, v, FALSE))
+      if (length(v) != length(sk)) return(problem("list_length", sk, v, FALSE))
+      if (!identical(names(v), names(sk))) return(problem("names", sk, v, FALSE))
+      if (!is.null(g)) {
+        if (typeof(g) != "list") return(problem("not_list", sk, g, TRUE))
+        if (length(g) != length(sk)) return(problem("list_length", sk, g, TRUE))
+        if (!is.null(names(g)) && !identical(names(g), names(sk))) {
+          return(problem("names", sk, g, TRUE))
+        }
       }
-      if (length(x) != length(sk)) {
-        return(sprintf("at %s %s a list of %d, but `%s` has a list of %d",
-                       where, built, length(sk), arg, length(x)))
-      }
-      if (!identical(names(x), names(sk)) && !(arg == "grads" && is.null(names(x)))) {
-        return(sprintf("at %s the names differ: %s (%s), `%s` has (%s)", where,
-                       if (arg == "grads") "the variables have" else "built with",
-                       names_text(names(sk)), arg, names_text(names(x))))
-      }
+      d <- length(path_index) + 1L
       for (i in seq_along(sk)) {
-        if (arg == "grads" && is.null(x[[i]])) next
-        found <- walk(sk[[i]], x[[i]], c(path, element_label(names(sk), i)))
+        path_names[d] <<- if (is.null(names(sk))) NA_character_ else names(sk)[[i]]
+        path_index[d] <<- i
+        found <- walk(sk[[i]], v[[i]], if (is.null(g)) NULL else g[[i]])
         if (!is.null(found)) return(found)
       }
+      length(path_names) <<- d - 1L
+      length(path_index) <<- d - 1L
       return(NULL)
     }
-    if (is.list(x)) {
-      return(sprintf("at %s %s a numeric array, but `%s` has %s",
-                     where, built, arg, describe_value(x)))
-    }
-    if (!is_numeric_leaf(x)) {
-      return(sprintf("at %s `%s` has %s, not a numeric array", where, arg, describe_value(x)))
-    }
-    if (length(x) != sk[[1L]]) {
-      return(sprintf("at %s %s length %s, but `%s` has length %d",
-                     where, built, format(sk[[1L]]), arg, length(x)))
-    }
-    if (!identical(dim(x), attr(sk, "leaf_dim")) && !(arg == "grads" && is.null(dim(x)))) {
-      return(sprintf("at %s %s dim %s, but `%s` has dim %s", where, built,
-                     dim_text(attr(sk, "leaf_dim")), arg, dim_text(dim(x))))
+    index <<- index + 1
+    leaf_problem <- function(node) if (typeof(node) == "list") "not_leaf" else "type"
+    if (!is_numeric_leaf(v)) return(problem(leaf_problem(v), sk, v, FALSE))
+    if (length(v) != sk[[1L]]) return(problem("length", sk, v, FALSE))
+    d <- attr(sk, "leaf_dim")
+    if (!identical(dim(v), d)) return(problem("dim", sk, v, FALSE))
+    if (!is.null(g)) {
+      if (!is_numeric_leaf(g)) return(problem(leaf_problem(g), sk, g, TRUE))
+      if (length(g) != sk[[1L]]) return(problem("length", sk, g, TRUE))
+      gd <- dim(g)
+      if (!is.null(gd) && !identical(gd, d) && !(is.null(d) && is_vector_dim(gd))) {
+        return(problem("dim", sk, g, TRUE))
+      }
     }
     NULL
   }
-  found <- walk(skeleton, x, character())
-  if (is.null(found)) sprintf("`%s` does not have the structure the optimizer was built on", arg)
-  else found
+  if (grads) {
+    # Gradients are matched against variables of the skeleton's own shape.
+    walk(skeleton, skeleton_variables(skeleton), x)
+  } else {
+    walk(skeleton, x, NULL)
+  }
+}
+
+# Zero variables of a skeleton's shape (what gradients are matched with).
+skeleton_variables <- function(skeleton) {
+  if (is.list(skeleton)) {
+    out <- lapply(skeleton, skeleton_variables)
+    attributes(out) <- attributes(skeleton)
+    return(out)
+  }
+  v <- numeric(skeleton[[1L]])
+  dim(v) <- attr(skeleton, "leaf_dim")
+  v
+}
+
+# ---- wording a problem ---------------------------------------------------
+
+# The path of the node a problem was found at, as "a/b/2".
+problem_path <- function(p) {
+  if (length(p$path_index) == 0L) return(NULL)
+  nms <- p$path_names
+  labels <- vapply(seq_along(nms), function(d) element_label(nms[d], 1L), character(1))
+  unnamed <- is.na(nms) | !nzchar(nms)
+  labels[unnamed] <- as.character(p$path_index[unnamed])
+  join_path(labels)
 }
 
 names_text <- function(n) {
@@ -125,17 +213,30 @@ dim_text <- function(d) {
   if (is.null(d)) "none" else paste0("c(", paste(d, collapse = ", "), ")")
 }
 
-# Put flat values (in depth-first order) back into a skeleton's shape, with
-# dims; used for state arrays, which have no names or dimnames of their own.
-leaf_dims <- function(skeleton) {
-  out <- list()
-  walk <- function(sk) {
-    if (is.list(sk)) {
-      for (s in sk) walk(s)
-    } else {
-      out[length(out) + 1L] <<- list(attr(sk, "leaf_dim"))
-    }
-  }
-  walk(skeleton)
-  out
+# The sentence for a structure problem (kinds not_list, not_leaf,
+# list_length, names, type, length, dim) found in `arg`.
+describe_problem <- function(p, arg) {
+  path <- problem_path(p)
+  where <- if (is.null(path)) "the top level" else sprintf("\"%s\"", path)
+  # Gradients are compared with the variables, variables with the build.
+  built <- if (isTRUE(p$in_grads)) "the variables are" else "the optimizer was built on"
+  sk <- p$skeleton
+  x <- p$found
+  switch(p$kind,
+    not_list = sprintf("at %s %s a list of %d, but `%s` has %s", where, built, length(sk), arg,
+                       describe_value(x)),
+    list_length = sprintf("at %s %s a list of %d, but `%s` has a list of %d", where, built,
+                          length(sk), arg, length(x)),
+    names = sprintf("at %s the names differ: %s (%s), `%s` has (%s)", where,
+                    if (isTRUE(p$in_grads)) "the variables have" else "built with",
+                    names_text(names(sk)), arg, names_text(names(x))),
+    not_leaf = sprintf("at %s %s a numeric array, but `%s` has %s", where, built, arg,
+                       describe_value(x)),
+    type = sprintf("at %s `%s` must be numeric (double, integer or logical), not %s", where, arg,
+                   describe_value(x)),
+    length = sprintf("at %s %s length %s, but `%s` has length %d", where, built,
+                     format(sk[[1L]]), arg, length(x)),
+    dim = sprintf("at %s %s dim %s, but `%s` has dim %s", where, built,
+                  dim_text(attr(sk, "leaf_dim")), arg, dim_text(dim(x))),
+    sprintf("`%s` does not have the structure the optimizer was built on", arg))
 }

@@ -145,15 +145,12 @@ sweep_configs <- function(grid) {
   })
 }
 
+# A short label for one argument value: schedules read like their
+# constructor call ("cosine_decay(0.1, decay_steps = 500)").
 sweep_value_label <- function(v) {
   if (is.null(v)) return("default")
-  if (is.function(v)) {
-    lab <- tryCatch(format(v)[1L], error = function(e) "a function")
-    if (!is.character(lab) || length(lab) == 0L || is.na(lab) || grepl("^function", lab)) {
-      lab <- "a function"
-    }
-    return(sub("^<([^>]*)>.*$", "\\1", lab))
-  }
+  if (is_schedule(v)) return(format(v, short = TRUE))
+  if (is.function(v)) return("a function")
   if (is.atomic(v) && length(v) == 1L) return(format(v))
   describe_value(v)
 }
@@ -213,27 +210,151 @@ as.data.frame.rmsprop_sweep <- function(x, row.names = NULL, optional = FALSE, .
 #' @rdname sweep_optimizers
 #' @param log_loss `TRUE` draws the loss on a log axis (when every loss is
 #'   positive).
-#' @param legend `TRUE` adds a legend naming the configurations.
+#' @param legend `TRUE` adds a legend naming the configurations, below the
+#'   plot (outside the curves). It names the settings that differ between
+#'   configurations; settings shared by all are noted under the title.
 #' @param main A title.
+#' @details `plot()` overlays the loss curves, one colour per configuration.
+#'   With mini-batches the loss of each batch is drawn faintly and the mean
+#'   loss of each epoch as a bold line; a validation loss (`val_loss`) is
+#'   drawn dashed in the configuration's colour.
 #' @export
 plot.rmsprop_sweep <- function(x, log_loss = TRUE, legend = TRUE,
                                main = "Loss per configuration", ...) {
   d <- as.data.frame(x)
+  if (nrow(d) == 0L) {
+    rmsprop_abort("argument", "`x` has no steps to plot.", argument = "x")
+  }
   ids <- unique(d$config)
   cols <- grDevices::hcl.colors(max(length(ids), 2L), "Dark 3")[seq_along(ids)]
-  log_axis <- if (log_loss && all(is.finite(d$loss)) && all(d$loss > 0)) "y" else ""
-  graphics::plot(range(d$step), range(d$loss[is.finite(d$loss)]), type = "n", log = log_axis,
-                 xlab = "step", ylab = if (nzchar(log_axis)) "loss (log scale)" else "loss",
-                 main = main, ...)
+  parts <- split(d, factor(d$config, levels = ids))
+  epochs <- lapply(parts, fit_epoch_table)
+  batched <- any(vapply(epochs, fit_is_batched, logical(1)))
+  val <- lapply(seq_along(parts), function(k) {
+    if (batched) {
+      e <- epochs[[k]]
+      keep <- !is.na(e$val_loss)
+      list(x = e$last_step[keep] + 0.5, y = e$val_loss[keep])
+    } else if ("val_loss" %in% names(d)) {
+      keep <- !is.na(parts[[k]]$val_loss)
+      list(x = parts[[k]]$step[keep] + 0.5, y = parts[[k]]$val_loss[keep])
+    } else {
+      list(x = numeric(), y = numeric())
+    }
+  })
+  has_val <- any(vapply(val, function(v) length(v$y) > 0L, logical(1)))
+
+  labels <- sweep_legend_labels(x, ids)
+  shared <- attr(labels, "shared")
+  n <- length(ids)
+  # past 8 configurations the colours repeat in dashed, then dotted lines
+  # (unless dashes mark the validation loss)
+  lty <- if (has_val) rep(1, n) else ((seq_len(n) - 1L) %/% 8L) %% 3L + 1L
+  key <- paste(c(if (batched) "bold: epoch mean, faint: each batch",
+                 if (has_val) "dashed: validation loss"), collapse = "; ")
+  lay <- if (legend) sweep_legend_layout(paste0(ids, ": ", labels), nzchar(key),
+                                          top = if (length(shared)) 3.4 else 2.4)
+  top <- if (length(shared)) 3.4 else 2.4
+  bottom <- 3.4 + if (legend) lay$lines else 0
+  old <- graphics::par(mar = c(bottom, 4.5, top, 1), mgp = c(2.2, 0.7, 0))
+  on.exit(graphics::par(old), add = TRUE)
+
+  ys <- c(d$loss, unlist(lapply(epochs, `[[`, "loss")), unlist(lapply(val, `[[`, "y")))
+  ys <- ys[is.finite(ys)]
+  log_axis <- if (log_loss && length(ys) && all(ys > 0)) "y" else ""
+  args <- utils::modifyList(list(
+    xlim = range(c(d$step, unlist(lapply(val, `[[`, "x")))),
+    ylim = if (length(ys)) range(ys) else c(0, 1), log = log_axis, xlab = "step",
+    ylab = if (nzchar(log_axis)) "loss (log scale)" else "loss", main = "",
+    yaxt = if (nzchar(log_axis)) "n" else "s"
+  ), list(...))
+  do.call(graphics::plot, c(list(x = d$step, y = d$loss, type = "n"), args))
+  if (identical(args$yaxt, "n") && nzchar(log_axis) && is.null(list(...)$yaxt)) {
+    fit_log_axis()
+  }
+  graphics::title(main = main, line = top - 1.3)
+  if (length(shared)) {
+    graphics::mtext(paste("all:", paste(shared, collapse = ", ")), side = 3, line = 0.3,
+                    cex = 0.8)
+  }
   for (k in seq_along(ids)) {
-    s <- d[d$config == ids[k], ]
-    graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5)
+    s <- parts[[k]]
+    if (batched) {
+      e <- epochs[[k]]
+      graphics::lines(s$step, s$loss, col = grDevices::adjustcolor(cols[k], alpha.f = 0.25),
+                      lty = lty[k])
+      graphics::lines((e$first_step + e$last_step) / 2, e$loss, col = cols[k], lwd = 2,
+                      lty = lty[k])
+    } else {
+      graphics::lines(s$step, s$loss, col = cols[k], lwd = 1.5, lty = lty[k])
+    }
+    if (length(val[[k]]$y)) graphics::lines(val[[k]]$x, val[[k]]$y, col = cols[k], lwd = 1.5, lty = 2)
   }
   if (legend) {
-    labels <- attr(x, "labels")
-    text <- if (!is.null(labels)) paste0(ids, ": ", labels[ids]) else paste("config", ids)
-    graphics::legend("topright", legend = text, col = cols, lwd = 1.5, bty = "n",
-                     cex = 0.8)
+    # in the bottom margin, below the axis title: never over the curves;
+    # from the left edge of the figure
+    line <- graphics::par("csi") * graphics::par("mex")
+    y <- graphics::grconvertY(graphics::grconvertY(0, "npc", "inches") - 3.2 * line,
+                              "inches", "user")
+    graphics::legend(graphics::grconvertX(0.01, "nfc", "user"), y,
+                     legend = paste0(ids, ": ", labels), col = cols, lwd = 2, lty = lty,
+                     ncol = lay$ncol, bty = "n", cex = lay$cex, xjust = 0, yjust = 1,
+                     seg.len = 2, xpd = NA, title = if (nzchar(key)) key,
+                     title.adj = 0)
   }
   invisible(x)
+}
+
+# Legend labels for the configurations `ids` of a sweep: the settings that
+# differ between configurations, as "name = value"; the settings shared by
+# all are returned in the attribute "shared".
+sweep_legend_labels <- function(x, ids) {
+  final <- attr(x, "final")
+  full <- attr(x, "labels")
+  if (is.null(final)) {
+    return(if (!is.null(full)) full[ids] else paste("configuration", ids))
+  }
+  grid_cols <- setdiff(names(final), c("config", "value", "convergence", "steps", "message"))
+  rows <- match(ids, final$config)
+  pieces <- lapply(grid_cols, function(nm) {
+    v <- final[[nm]][rows]
+    shown <- ifelse(is.na(v), "default", vapply(v, function(e) format(e), character(1)))
+    # a grid column renamed to avoid a history column is shown by its own name
+    paste(sub("_config$", "", nm), "=", shown)
+  })
+  if (!length(pieces)) return(structure(rep("defaults", length(ids)), shared = character()))
+  varies <- vapply(pieces, function(p) length(unique(p)) > 1L, logical(1))
+  if (!any(varies)) {
+    return(structure(rep(if (length(ids) == 1L) paste(unlist(pieces), collapse = ", ") else
+                           "same settings", length(ids)), shared = if (length(ids) > 1L)
+                       vapply(pieces, `[`, character(1), 1L) else character()))
+  }
+  labels <- do.call(paste, c(pieces[varies], sep = ", "))
+  structure(labels, shared = vapply(pieces[!varies], `[`, character(1), 1L))
+}
+
+# Columns, text size and height (in margin lines) of a sweep's legend, from
+# the size of the figure it will sit under (estimated before the figure
+# exists: the device's size shared by the cells of the grid). The largest text
+# (from 0.85 down to 0.5) at which the legend, in as many columns as fit side
+# by side, takes at most about half of the figure's height; a few entries
+# stay in one column.
+sweep_legend_layout <- function(entries, has_key, top) {
+  fig_w <- graphics::par("din")[1L] / graphics::par("mfrow")[2L] * 0.98
+  fig_h <- graphics::par("din")[2L] / graphics::par("mfrow")[1L]
+  room <- 0.5 * fig_h / graphics::par("csi") - 3.4 - top - 0.8
+  n <- length(entries)
+  col_w <- function(cex) max(graphics::strwidth(entries, units = "inches", cex = cex)) +
+    4 * graphics::strwidth("m", units = "inches", cex = cex)
+  for (cex in seq(0.85, 0.5, by = -0.05)) {
+    max_cols <- max(1L, floor(fig_w / col_w(cex)))
+    per_col <- max(1L, floor(room / cex) - has_key)
+    ncol <- min(max_cols, max(1L, ceiling(n / max(per_col, 6L))))
+    if (ncol < ceiling(n / per_col) && ceiling(n / per_col) <= max_cols) {
+      ncol <- ceiling(n / per_col)
+    }
+    rows <- ceiling(n / ncol) + has_key
+    if (rows * cex <= room && col_w(cex) <= fig_w) break
+  }
+  list(ncol = as.integer(ncol), cex = cex, lines = rows * cex * graphics::par("cex") + 0.8)
 }

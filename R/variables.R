@@ -1,5 +1,6 @@
 # opt$variables and opt$load_variables(): the optimizer state as a named list
-# of plain R arrays, in Keras order (SPEC B), and back.
+# of plain R arrays, in Keras order (SPEC B), and back. The C state list is
+# read and written by its field names (src/state_layout.h).
 
 slot_kinds <- data.frame(
   slot = c("ema", "accumulator", "velocity", "momentum", "average_gradient"),
@@ -7,21 +8,17 @@ slot_kinds <- data.frame(
   stringsAsFactors = FALSE
 )
 
-# Positions of the slots in the C state list (enum ST_* in rmsprop.h, 1-based).
-state_index <- c(config = 1L, iterations = 2L, offsets = 3L, decay_mask = 4L, velocity = 5L,
-                 momentum = 6L, average_gradient = 7L, ema = 8L, accumulator = 9L)
-
 optimizer_variables <- function(private) {
   state <- .Call(C_state_get, private$ptr)
   name <- private$config$name
   out <- list()
-  out[[paste0(name, "/iteration")]] <- state[[state_index[["iterations"]]]]
+  out[[paste0(name, "/iteration")]] <- state[["iterations"]]
   if (is.double(private$lr)) out[[paste0(name, "/learning_rate")]] <- private$lr
   if (is.null(private$skeleton)) return(out)
-  offsets <- state[[state_index[["offsets"]]]]
+  offsets <- state[["offsets"]]
   dims <- leaf_dims(private$skeleton)
   for (k in seq_len(nrow(slot_kinds))) {
-    values <- state[[state_index[[slot_kinds$slot[[k]]]]]]
+    values <- state[[slot_kinds$slot[[k]]]]
     if (is.null(values)) next
     for (i in seq_along(private$paths)) {
       x <- values[seq.int(offsets[[i]] + 1, length.out = offsets[[i + 1L]] - offsets[[i]])]
@@ -73,9 +70,9 @@ optimizer_load_variables <- function(private, values) {
   }
   name <- private$config$name
   state <- .Call(C_state_get, private$ptr)
-  state[[state_index[["iterations"]]]] <- as.double(it)
+  state[["iterations"]] <- as.double(it)
   for (k in seq_len(nrow(slot_kinds))) {
-    idx <- state_index[[slot_kinds$slot[[k]]]]
+    idx <- slot_kinds$slot[[k]]
     if (is.null(state[[idx]])) next
     keys <- sprintf("%s/%s_%s", name, private$paths, slot_kinds$suffix[[k]])
     state[[idx]] <- as.double(unlist(lapply(values[keys], as.vector), use.names = FALSE))

@@ -6,7 +6,8 @@
 #
 # Usage: Rscript bench/bench.R [lib] [--quick] [--out FILE]
 #   lib      library the package is installed in (default /tmp/lib_speed;
-#            bench/install.sh installs the working tree there)
+#            bench/install.sh installs the working tree and what the
+#            benchmarks need: the R package bench, PyTorch if it can)
 #   --quick  fewer samples, sizes up to 1e6 (a smoke test)
 #   --out    where to write the markdown tables (default bench/RESULTS.md;
 #            "-" = do not write)
@@ -23,6 +24,24 @@ if ("--out" %in% args) out_file <- args[[match("--out", args) + 1]]
 pos <- args[!startsWith(args, "--") & !(args %in% out_file)]
 lib <- if (length(pos)) pos[[1]] else "/tmp/lib_speed"
 
+# bench/install.sh installs rmsprop into `lib`, and the R package bench there
+# too when it cannot go into the system library; it is run here with
+# --deps-only when bench is missing.
+bench_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+.libPaths(c(lib, .libPaths()))
+if (!requireNamespace("bench", quietly = TRUE)) {
+  message("The R package bench is missing: installing it with bench/install.sh --deps-only")
+  status <- system2("bash", c(shQuote(file.path(bench_dir, "install.sh")), "--deps-only",
+                              shQuote(lib)))
+  .libPaths(c(lib, .libPaths()))
+  if (status != 0 || !requireNamespace("bench", quietly = TRUE)) {
+    stop("bench/bench.R needs the R package bench (bench::hires_time()), ",
+         "and bench/install.sh could not install it")
+  }
+}
+if (!nzchar(system.file(package = "rmsprop", lib.loc = lib))) {
+  stop("rmsprop is not installed in ", lib, ": run `bash bench/install.sh ", lib, "` first")
+}
 suppressPackageStartupMessages(library(rmsprop, lib.loc = lib))
 set_threads <- function(n) .Call(rmsprop:::C_set_threads, as.integer(n))
 info <- rmsprop_kernel_info()

@@ -1,6 +1,6 @@
 /* info.c: what the kernels run on (instruction set, threads), for users and
  * benchmarks. Owns no state beyond what kernels.c reports. */
-#include "rmsprop.h"
+#include "calls.h"
 
 SEXP C_kernel_info(void) {
   const char *names[] = {"isa", "threads", ""};
@@ -13,7 +13,7 @@ SEXP C_kernel_info(void) {
 
 SEXP C_set_threads(SEXP n) {
   int k = Rf_asInteger(n);
-  if (k == NA_INTEGER || k < 0) rms_abort("the thread count must be a whole number >= 0");
+  if (k == NA_INTEGER || k < 0) rms_abort("argument", "the thread count must be a whole number >= 0");
   kernel_set_threads(k);
   return R_NilValue;
 }

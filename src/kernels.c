@@ -25,6 +25,11 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+/* pthread_atfork() where fork() exists and OpenMP may hold a thread pool. */
+#if defined(_OPENMP) && !defined(_WIN32) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+#define RMS_HAVE_ATFORK 1
+#endif
 
 /* Contraction of a * b + c into an FMA would change results; it can only
  * happen when the compiler is told the CPU has FMA (e.g. -march=native in a
@@ -180,8 +185,38 @@ const char *kernel_isa(void) { return kernel_table()->name; }
  * OMP_THREAD_LIMIT. Set only from R's main thread. */
 static int user_threads = 0;
 
+/* 1 in a process made by fork() (parallel::mclapply(), mcparallel(),
+ * future's multicore) from a process that had loaded the package: it runs on
+ * one thread whatever the setting. Why: GNU OpenMP keeps the worker threads
+ * of its first parallel region as a pool, and fork() copies the pool's
+ * bookkeeping but not its threads, so a child that opens a parallel region
+ * with more than one thread waits for ever for threads that do not exist.
+ * Set by the child handler that kernel_register_fork_handler() registers
+ * (as data.table does in src/openmp-utils.c); the parent is never touched
+ * and keeps its threads. Inherited by the child's own children. */
+#ifdef RMS_HAVE_ATFORK
+static int forked_child = 0;
+
+/* Runs in the child right after fork(), on its only thread. */
+static void on_fork_child(void) { forked_child = 1; }
+#endif
+
+/* Called once from R_init_rmsprop(). glibc drops the handler when the
+ * shared library is unloaded (pthread_atfork() is tied to the caller's
+ * DSO), so unloading and loading again registers a fresh one. Where fork()
+ * or OpenMP does not exist there is nothing to do. */
+void kernel_register_fork_handler(void) {
+#ifdef RMS_HAVE_ATFORK
+  static int registered = 0;
+  if (!registered && pthread_atfork(NULL, NULL, on_fork_child) == 0) registered = 1;
+#endif
+}
+
 int kernel_threads(void) {
 #ifdef _OPENMP
+#ifdef RMS_HAVE_ATFORK
+  if (forked_child) return 1;
+#endif
   int n = user_threads;
   if (n <= 0) {
     const char *env = getenv("RMSPROP_NUM_THREADS");
@@ -390,29 +425,50 @@ void copy_doubles(R_xlen_t n, const double *from, double *to) {
   run_range(copy_range, &j, n);
 }
 
-/* The first non-finite element of x (0-based), or -1. Threads scan
- * contiguous ranges; the smallest index any of them finds is the first. */
-R_xlen_t kernel_first_nonfinite(R_xlen_t n, const double *x) {
+/* The first non-finite element of a or b, in one pass over both: block by
+ * block (a block of each fits in the first-level cache), so the step's later
+ * reads find them in cache and the variables cost no pass of their own. */
+#define PAIR_BLOCK 4096
+static R_xlen_t pair_range(find_fn fn, const double *a, const double *b, R_xlen_t s, R_xlen_t e,
+                           int *in_b) {
+  for (R_xlen_t i = s; i < e; i += PAIR_BLOCK) {
+    R_xlen_t end = i + PAIR_BLOCK < e ? i + PAIR_BLOCK : e;
+    R_xlen_t fa = fn(a, i, end), fb = b != NULL ? fn(b, i, end) : -1;
+    if (fa >= 0 || fb >= 0) {
+      *in_b = fa < 0 || (fb >= 0 && fb < fa);
+      return *in_b ? fb : fa;
+    }
+  }
+  return -1;
+}
+
+R_xlen_t kernel_first_nonfinite_pair(R_xlen_t n, const double *a, const double *b, int *in_b) {
   find_fn fn = kernel_table()->nonfinite;
+  *in_b = 0;
   int nt = n >= PAR_MIN ? kernel_threads() : 1;
   if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
   if (nt > 64) nt = 64;
 #ifdef _OPENMP
   if (nt > 1) {
     R_xlen_t found[64];
-    int used = 1;
+    int which[64], used = 1;
 #pragma omp parallel num_threads(nt)
     {
       R_xlen_t T = omp_get_num_threads(), t = omp_get_thread_num();
       R_xlen_t per = ((n + T - 1) / T + 7) & ~((R_xlen_t) 7);
-      R_xlen_t b = t * per, e = b + per < n ? b + per : n;
-      found[t] = b < e ? fn(x, b, e) : -1;
+      R_xlen_t s = t * per, e = s + per < n ? s + per : n;
+      which[t] = 0;
+      found[t] = s < e ? pair_range(fn, a, b, s, e, &which[t]) : -1;
       if (t == 0) used = (int) T;
     }
-    for (int t = 0; t < used; t++)
-      if (found[t] >= 0) return found[t];
+    for (int t = 0; t < used; t++) {
+      if (found[t] >= 0) {
+        *in_b = which[t];
+        return found[t];
+      }
+    }
     return -1;
   }
 #endif
-  return n > 0 ? fn(x, 0, n) : -1;
+  return n > 0 ? pair_range(fn, a, b, 0, n, in_b) : -1;
 }

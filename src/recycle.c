@@ -13,7 +13,7 @@
  * finalizers need anyway. The callbacks use no R API; R runs them on its main
  * thread only, so the cache needs no lock.
  */
-#include "rmsprop.h"
+#include "calls.h"
 #include <R_ext/Rallocators.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -146,7 +146,7 @@ SEXP C_recycle_info(void) {
  * blocks are released either way, so this also empties the cache. */
 SEXP C_set_recycle_limit(SEXP bytes) {
   double b = Rf_asReal(bytes);
-  if (!R_FINITE(b) || b < 0) rms_abort("the recycling limit must be a finite number >= 0");
+  if (!R_FINITE(b) || b < 0) rms_abort("argument", "the recycling limit must be a finite number >= 0");
   release_cache();
   cache_limit = b >= (double) SIZE_MAX ? SIZE_MAX : (size_t) b;
   return R_NilValue;

@@ -1,25 +1,25 @@
-/* rmsprop.h: private header shared by the C files of the package.
+/* rmsprop.h: the private header shared by the C files of the package.
  *
  * kernels.c (with kernels_body.h) owns the numeric loops (plain doubles, no R
- * API); state.c owns the external pointer and the R vectors that hold the
- * optimizer state; step.c owns the .Call entry points that validate R input
- * and drive the kernels; info.c reports what the kernels run on; recycle.c
- * gives large results memory that earlier results have given back.
+ * API); state.c owns the external pointer and the R list that holds the
+ * optimizer state (its layout: state_layout.h); structure.c owns the walk of
+ * the caller's variables and gradients against the built structure;
+ * update.c drives the kernels over all variables for one call; step.c holds
+ * the .Call entry points of a step (their prototypes, with every other
+ * entry point's, are in calls.h); info.c reports what the kernels run on;
+ * recycle.c gives large results memory that earlier results gave back.
+ * It compiles on its own: every type it uses comes from the headers below.
  */
 #ifndef RMSPROP_H
 #define RMSPROP_H
 
 #ifndef R_NO_REMAP
 #define R_NO_REMAP
-/* ---- recycle.c -------------------------------------------------------- */
-
-/* A new double vector of length n; large ones reuse memory R has freed. */
-SEXP recycled_doubles(R_xlen_t n);
-
 #endif
 #include <R.h>
 #include <Rinternals.h>
 #include <stddef.h>
+#include "state_layout.h"
 
 /* ---- kernels.c -------------------------------------------------------- */
 
@@ -58,44 +58,112 @@ void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int em
 /* EMA of a segment the update did not touch: avg updated from v_in, and v_out
  * gets v_in (or avg on overwrite calls). */
 void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out, double *avg);
-/* First non-finite element of x (0-based), or -1. */
-R_xlen_t kernel_first_nonfinite(R_xlen_t n, const double *x);
+/* The first element (0-based) at which a or b (b may be NULL) is not
+ * finite, in one pass over both, or -1; *in_b tells which (a wins a tie). */
+R_xlen_t kernel_first_nonfinite_pair(R_xlen_t n, const double *a, const double *b, int *in_b);
 void fill_zero(R_xlen_t n, double *x);
 void copy_doubles(R_xlen_t n, const double *from, double *to);
 const char *kernel_isa(void);
 int kernel_threads(void);
 void kernel_set_threads(int n);
+void kernel_register_fork_handler(void);   /* once, from R_init_rmsprop() */
 
 /* ---- state.c ---------------------------------------------------------- */
 
-/* Positions of the numeric configuration in the "config" vector of the state. */
-enum {
-  CFG_RHO, CFG_MOMENTUM, CFG_EPSILON, CFG_CENTERED, CFG_WEIGHT_DECAY, CFG_CLIPNORM,
-  CFG_CLIPVALUE, CFG_GLOBAL_CLIPNORM, CFG_USE_EMA, CFG_EMA_MOMENTUM, CFG_EMA_OVERWRITE,
-  CFG_LOSS_SCALE, CFG_ACCUM_STEPS, CFG_LENGTH
-};
-
-/* Positions in the state list kept in the pointer's `prot` slot. */
-enum {
-  ST_CONFIG, ST_ITERATIONS, ST_OFFSETS, ST_DECAY_MASK, ST_VELOCITY, ST_MOMENTUM,
-  ST_AVERAGE_GRADIENT, ST_EMA, ST_ACCUMULATOR, ST_LENGTH
-};
-
 /* The pointer's address: config scalars and raw pointers into the R vectors
- * of `prot`, rebuilt from `prot` whenever the address is NULL. */
+ * of the state list, rebuilt from the list whenever the address is NULL. */
 typedef struct {
   double cfg[CFG_LENGTH];
   int built;
   R_xlen_t nvar, total;
-  double *iterations;
+  double *iterations, *last_lr;
   const double *offsets; /* nvar + 1 offsets, stored as doubles */
   const int *decay_mask;
   double *velocity, *momentum, *average_gradient, *ema, *accumulator;
 } rms_state;
 
-void rms_abort(const char *fmt, ...);
+/* Raise an R error of class rmsprop_error_<kind> from C. Only for what R
+ * code cannot check first (a damaged, forged or newer state, a misuse of an
+ * internal entry point); never returns. */
+void rms_abort(const char *kind, const char *fmt, ...);
 rms_state *state_get(SEXP ptr);
 SEXP state_list(SEXP ptr);
+
+/* ---- structure.c ------------------------------------------------------- */
+
+/* What a step knows about one variable after the walk. */
+typedef struct {
+  SEXP var, grad;         /* the caller's leaves (grad R_NilValue = NULL gradient) */
+  const double *g;        /* gradient as doubles, NULL when the gradient is NULL */
+  const double *vin;      /* where the current values are read */
+  double *out;            /* where the new values are written */
+  R_xlen_t len;           /* the variable's length */
+  int written;            /* the update wrote out */
+} leaf_rec;
+
+/* Kinds of problem a walk or a step reports to R (R words the message). */
+#define RMS_PROBLEMS(X)                                                     \
+  X(NONE, "none")                                                           \
+  X(NOT_BUILT, "not_built")       /* R builds, then steps */                \
+  X(LEARNING_RATE, "learning_rate") /* R evaluates the rate, then steps */  \
+  X(NOT_LIST, "not_list")         /* a list was expected */                 \
+  X(NOT_LEAF, "not_leaf")         /* a numeric array was expected */        \
+  X(LIST_LENGTH, "list_length")                                             \
+  X(NAMES, "names")                                                         \
+  X(TYPE, "type")                 /* a leaf of a non-numeric type */        \
+  X(LENGTH, "length")                                                       \
+  X(DIM, "dim")                                                             \
+  X(NONFINITE, "nonfinite")                                                 \
+  X(ALL_NULL, "all_null")                                                   \
+  X(NULL_GRADIENTS, "null_gradients")                                       \
+  X(IN_PLACE_TYPE, "in_place_type")                                         \
+  X(SHARED, "shared")                                                       \
+  X(CORRUPT, "corrupt")
+#define RMS_ENUM_PROBLEM(e, s) PROBLEM_##e,
+enum { RMS_PROBLEMS(RMS_ENUM_PROBLEM) PROBLEM_COUNT };
+#undef RMS_ENUM_PROBLEM
+
+/* A walk over the caller's structure against the built skeleton. */
+typedef struct {
+  R_xlen_t nvar, next;
+  const double *offsets;  /* the C state's segments, checked against the skeleton */
+  leaf_rec *leaves;
+  int problem;            /* PROBLEM_* of the first problem found */
+  int in_grads;           /* 1: found in the gradients, 0: in the variables */
+  R_xlen_t index;         /* 1-based depth-first index of the variable, 0 = none */
+  R_xlen_t position;      /* 1-based element position (non-finite values), 0 = none */
+  SEXP skel_at, found_at; /* the skeleton node and the caller's node where it was found */
+  int depth;              /* the path from the top to that node: */
+  SEXP path_names[128];   /*   names of the list at each level (or R_NilValue) */
+  R_xlen_t path_index[128]; /* and the 0-based index taken there */
+} walk_ctx;
+
+/* Steps on up to this many variables keep their records on the C stack:
+ * lists of many small variables then make no heap allocation for them. */
+#define FEW_LEAVES 128
+
+/* Walk `vars` (and `grads` when with_grads) against `skel`; on success the
+ * records of every variable are in w->leaves (stack or R_alloc memory). */
+void walk_structure(walk_ctx *w, leaf_rec *stack, const rms_state *st, SEXP skel, SEXP vars,
+                    SEXP grads, int with_grads);
+/* Record a problem found outside the walk (at variable `index`, 1-based;
+ * `found` the caller's leaf, or R_NilValue). */
+void walk_fail_at(walk_ctx *w, int problem, int in_grads, R_xlen_t index, R_xlen_t position,
+                  SEXP found);
+/* The R list describing the problem in w (class "rmsprop_signal"). */
+SEXP walk_signal(const walk_ctx *w, SEXP extra);
+/* A double view of a numeric leaf (integers and logicals are converted into
+ * R_alloc memory, freed when the .Call returns). */
+const double *leaf_doubles(SEXP x);
+/* A fresh copy of the caller's structure whose leaves are new double
+ * vectors with the caller's attributes; sets vin/out of every record. */
+SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next);
+
+/* ---- update.c ----------------------------------------------------------- */
+
+/* SPEC A1 steps 2-9 over every variable (the records hold g, vin and out),
+ * after every check has passed. `loss_scale` 0 = the configured factor. */
+void update_all(rms_state *st, leaf_rec *L, double lr, double loss_scale);
 
 /* ---- recycle.c -------------------------------------------------------- */
 

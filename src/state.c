@@ -1,37 +1,45 @@
 /* state.c: the optimizer state behind the external pointer.
  *
- * Owns: the R list kept in the pointer's `prot` slot (config, counter,
- * segment offsets, weight-decay mask and one long double vector per slot
- * kind) and the small C struct at the pointer's address that caches raw
- * pointers into that list. The R list is the truth: serialize() keeps it
- * while it turns the address into NULL, so state_get() rebuilds the cache
- * from it, after checking every part, and a restored optimizer continues.
+ * Owns: the named R list kept in the pointer's `prot` slot (its fields:
+ * state_layout.h) and the small C struct at the pointer's address that
+ * caches raw pointers into that list. The R list is the truth: serialize()
+ * keeps it while it turns the address into NULL, so state_get() rebuilds the
+ * cache from it, after checking every part, and a restored optimizer
+ * continues. A list of an older format (rmsprop 0.1.0) is migrated then; a
+ * newer or unknown one is refused with a classed error naming both formats.
  * Must never: hand out the state vectors themselves (only copies), keep
  * malloc'd memory anywhere but the address, or trust a list it did not
  * check (a saved file can be edited).
  */
-#include "rmsprop.h"
+#include "calls.h"
 #include <math.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#define RMS_NAME(e, s) s,
+static const char *state_names[] = {STATE_FIELDS(RMS_NAME) ""};
+static const char *config_names[] = {CONFIG_FIELDS(RMS_NAME) ""};
+#undef RMS_NAME
 
 static SEXP state_tag(void) { return Rf_install("rmsprop_state"); }
 
-/* Raise a classed R condition (rmsprop_error_state) from C, through the
- * package's own rmsprop_abort(), so C-side refusals look like every other
- * error of the package. Only for problems that R code cannot check first
- * (a damaged or forged state); never returns. */
-void rms_abort(const char *fmt, ...) {
+/* Raise a classed R condition from C through the package's own
+ * rmsprop_abort(), so C-side refusals look like every other error of the
+ * package. The call is built with every piece protected. */
+void rms_abort(const char *kind, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  SEXP ns = PROTECT(R_FindNamespace(Rf_mkString("rmsprop")));
-  SEXP call = PROTECT(Rf_lang3(Rf_install("rmsprop_abort"), Rf_mkString("state"), Rf_mkString(msg)));
+  SEXP ns = PROTECT(R_FindNamespace(PROTECT(Rf_mkString("rmsprop"))));
+  SEXP k = PROTECT(Rf_mkString(kind));
+  SEXP m = PROTECT(Rf_mkString(msg));
+  SEXP call = PROTECT(Rf_lang3(Rf_install("rmsprop_abort"), k, m));
   Rf_eval(call, ns);
-  UNPROTECT(2);
+  UNPROTECT(5);
   Rf_error("%s", msg); /* not reached: rmsprop_abort() always signals */
 }
 
@@ -50,6 +58,37 @@ static int is_real_of_length(SEXP x, R_xlen_t n) {
   return TYPEOF(x) == REALSXP && XLENGTH(x) == n && ATTRIB(x) == R_NilValue;
 }
 
+/* The names attribute of x equals `names` (count and order). */
+static int has_names(SEXP x, const char **names, int n) {
+  SEXP nm = Rf_getAttrib(x, R_NamesSymbol);
+  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) != n) return 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp(CHAR(STRING_ELT(nm, i)), names[i]) != 0) return 0;
+  return 1;
+}
+
+/* A named double vector holding the configuration: only its names as
+ * attributes, every name in CONFIG_FIELDS order. */
+static int is_config_vector(SEXP x) {
+  if (TYPEOF(x) != REALSXP || XLENGTH(x) != CFG_LENGTH) return 0;
+  for (SEXP a = ATTRIB(x); a != R_NilValue; a = CDR(a))
+    if (TAG(a) != R_NamesSymbol) return 0;
+  return has_names(x, config_names, CFG_LENGTH);
+}
+
+/* The format a saved list was written in: STATE_FORMAT, 1 for 0.1.0's
+ * unnamed list of nine, or what its `format` field says; -1 if none. */
+static int state_format(SEXP list) {
+  if (TYPEOF(list) != VECSXP) return -1;
+  SEXP nm = Rf_getAttrib(list, R_NamesSymbol);
+  if (nm == R_NilValue) return XLENGTH(list) == 9 ? 1 : -1;
+  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) < 1 || strcmp(CHAR(STRING_ELT(nm, 0)), "format") != 0)
+    return -1;
+  SEXP f = VECTOR_ELT(list, 0);
+  if (TYPEOF(f) != INTSXP || XLENGTH(f) != 1 || INTEGER(f)[0] == NA_INTEGER) return -1;
+  return INTEGER(f)[0];
+}
+
 /* A slot is present exactly when the configuration asks for it. */
 static double *slot_pointer(SEXP list, int which, int wanted, R_xlen_t total, const char **bad) {
   SEXP x = VECTOR_ELT(list, which);
@@ -64,16 +103,23 @@ static double *slot_pointer(SEXP list, int which, int wanted, R_xlen_t total, co
   return REAL(x);
 }
 
-/* Check the list and point the cache into it; returns NULL when all is well,
- * otherwise what is wrong (the caller raises the error). */
+/* Check a list of the current format and point the cache into it; returns
+ * NULL when all is well, otherwise what is wrong (the caller raises). */
 static const char *state_sync(rms_state *st, SEXP list) {
   const char *bad = NULL;
-  if (TYPEOF(list) != VECSXP || XLENGTH(list) != ST_LENGTH) return "not a state list";
+  if (TYPEOF(list) != VECSXP || XLENGTH(list) != ST_LENGTH ||
+      !has_names(list, state_names, ST_LENGTH))
+    return "not a state list";
+  if (state_format(list) != STATE_FORMAT) return "a state list of another format";
   SEXP cfg = VECTOR_ELT(list, ST_CONFIG), it = VECTOR_ELT(list, ST_ITERATIONS);
-  if (!is_real_of_length(cfg, CFG_LENGTH)) return "a malformed configuration";
+  SEXP last = VECTOR_ELT(list, ST_LAST_LR);
+  if (!is_config_vector(cfg)) return "a malformed configuration";
   if (!is_real_of_length(it, 1) || !R_FINITE(REAL(it)[0]) || REAL(it)[0] < 0 ||
       REAL(it)[0] != floor(REAL(it)[0]))
     return "a malformed iteration counter";
+  if (!is_real_of_length(last, 1) || (!ISNA(REAL(last)[0]) &&
+      !(R_FINITE(REAL(last)[0]) && REAL(last)[0] >= 0)))
+    return "a malformed last learning rate";
   for (int i = 0; i < CFG_LENGTH; i++) {
     if (!R_FINITE(REAL(cfg)[i])) return "a non-finite configuration value";
     st->cfg[i] = REAL(cfg)[i];
@@ -91,6 +137,7 @@ static const char *state_sync(rms_state *st, SEXP list) {
       c[CFG_ACCUM_STEPS] != floor(c[CFG_ACCUM_STEPS]))
     return "a configuration value out of range";
   st->iterations = REAL(it);
+  st->last_lr = REAL(last);
   SEXP off = VECTOR_ELT(list, ST_OFFSETS), mask = VECTOR_ELT(list, ST_DECAY_MASK);
   st->built = off != R_NilValue;
   st->nvar = st->total = 0;
@@ -124,9 +171,48 @@ static const char *state_sync(rms_state *st, SEXP list) {
   return bad;
 }
 
+/* An empty state list of the current format (every field NULL but format). */
+static SEXP new_state_list(void) {
+  SEXP list = PROTECT(Rf_allocVector(VECSXP, ST_LENGTH));
+  SEXP nm = PROTECT(Rf_allocVector(STRSXP, ST_LENGTH));
+  for (int i = 0; i < ST_LENGTH; i++) SET_STRING_ELT(nm, i, Rf_mkChar(state_names[i]));
+  Rf_setAttrib(list, R_NamesSymbol, nm);
+  SET_VECTOR_ELT(list, ST_FORMAT, Rf_ScalarInteger(STATE_FORMAT));
+  UNPROTECT(2);
+  return list;
+}
+
+static SEXP named_config(SEXP values) {
+  SEXP cfg = PROTECT(Rf_allocVector(REALSXP, CFG_LENGTH));
+  SEXP nm = PROTECT(Rf_allocVector(STRSXP, CFG_LENGTH));
+  for (int i = 0; i < CFG_LENGTH; i++) {
+    REAL(cfg)[i] = REAL(values)[i];
+    SET_STRING_ELT(nm, i, Rf_mkChar(config_names[i]));
+  }
+  Rf_setAttrib(cfg, R_NamesSymbol, nm);
+  UNPROTECT(2);
+  return cfg;
+}
+
+/* Format 1 (0.1.0): an unnamed list of nine, the configuration an unnamed
+ * vector in the same order as today's CONFIG_FIELDS. Its vectors are reused
+ * as they are; the sync that follows checks them. */
+static SEXP migrate_v1(SEXP old) {
+  static const int from[] = {ST_CONFIG, ST_ITERATIONS, ST_OFFSETS, ST_DECAY_MASK, ST_VELOCITY,
+                             ST_MOMENTUM, ST_AVERAGE_GRADIENT, ST_EMA, ST_ACCUMULATOR};
+  SEXP list = PROTECT(new_state_list());
+  for (int i = 0; i < 9; i++) SET_VECTOR_ELT(list, from[i], VECTOR_ELT(old, i));
+  SEXP cfg = VECTOR_ELT(old, 0);
+  if (TYPEOF(cfg) == REALSXP && XLENGTH(cfg) == CFG_LENGTH && ATTRIB(cfg) == R_NilValue)
+    SET_VECTOR_ELT(list, ST_CONFIG, named_config(cfg));
+  SET_VECTOR_ELT(list, ST_LAST_LR, Rf_ScalarReal(NA_REAL));
+  UNPROTECT(1);
+  return list;
+}
+
 static void check_is_state_pointer(SEXP ptr) {
   if (TYPEOF(ptr) != EXTPTRSXP || R_ExternalPtrTag(ptr) != state_tag())
-    rms_abort("not an optimizer state pointer");
+    rms_abort("state", "not an optimizer state pointer");
 }
 
 /* The one getter: every entry point reaches the state through it. */
@@ -134,16 +220,36 @@ rms_state *state_get(SEXP ptr) {
   check_is_state_pointer(ptr);
   rms_state *st = (rms_state *) R_ExternalPtrAddr(ptr);
   if (st != NULL) return st;
-  /* NULL address: the object came back from serialize(); rebuild the cache. */
+  /* NULL address: the object came back from serialize(); rebuild the cache,
+   * migrating a list of an older format first. */
+  SEXP list = R_ExternalPtrProtected(ptr);
+  int format = state_format(list);
+  if (format > STATE_FORMAT) {
+    rms_abort("format", "this optimizer was saved in state format %d by a newer rmsprop; "
+              "this version reads formats 1 to %d. Update rmsprop to load it.",
+              format, STATE_FORMAT);
+  }
+  int nprot = 0;
+  if (format == 1) {
+    list = PROTECT(migrate_v1(list));
+    nprot++;
+  }
   rms_state tmp;
-  const char *bad = state_sync(&tmp, R_ExternalPtrProtected(ptr));
-  if (bad != NULL) rms_abort("the optimizer state is corrupted (%s)", bad);
+  const char *bad = state_sync(&tmp, list);
+  if (bad != NULL) {
+    if (format < 1)
+      rms_abort("format", "the optimizer state is not in any format this version of rmsprop "
+                "knows (it reads formats 1 to %d): %s", STATE_FORMAT, bad);
+    rms_abort("state", "the optimizer state is corrupted (%s)", bad);
+  }
   st = (rms_state *) malloc(sizeof(rms_state));
-  if (st == NULL) rms_abort("out of memory");
+  if (st == NULL) rms_abort("state", "out of memory");
   *st = tmp;
+  if (format == 1) R_SetExternalPtrProtected(ptr, list);
   live_states++;
   R_SetExternalPtrAddr(ptr, st);
   R_RegisterCFinalizerEx(ptr, state_finalize, TRUE);
+  UNPROTECT(nprot);
   return st;
 }
 
@@ -157,7 +263,7 @@ SEXP state_list(SEXP ptr) {
 static void state_replace(SEXP ptr, SEXP list) {
   rms_state *st = state_get(ptr), tmp;
   const char *bad = state_sync(&tmp, list);
-  if (bad != NULL) rms_abort("refusing a state list with %s", bad);
+  if (bad != NULL) rms_abort("state", "refusing a state list with %s", bad);
   R_SetExternalPtrProtected(ptr, list);
   *st = tmp;
 }
@@ -169,11 +275,30 @@ static SEXP new_state_pointer(SEXP list) {
   return ptr;
 }
 
+/* The layout R follows: the format, the state fields and the configuration
+ * names, in order. */
+SEXP C_state_layout(void) {
+  const char *names[] = {"format", "fields", "config", ""};
+  SEXP out = PROTECT(Rf_mkNamed(VECSXP, names));
+  SET_VECTOR_ELT(out, 0, Rf_ScalarInteger(STATE_FORMAT));
+  SEXP f = PROTECT(Rf_allocVector(STRSXP, ST_LENGTH));
+  for (int i = 0; i < ST_LENGTH; i++) SET_STRING_ELT(f, i, Rf_mkChar(state_names[i]));
+  SET_VECTOR_ELT(out, 1, f);
+  SEXP c = PROTECT(Rf_allocVector(STRSXP, CFG_LENGTH));
+  for (int i = 0; i < CFG_LENGTH; i++) SET_STRING_ELT(c, i, Rf_mkChar(config_names[i]));
+  SET_VECTOR_ELT(out, 2, c);
+  UNPROTECT(3);
+  return out;
+}
+
+/* `config`: the numeric configuration, named in CONFIG_FIELDS order (R's
+ * config_vector() builds it by those names). */
 SEXP C_state_new(SEXP config) {
-  if (!is_real_of_length(config, CFG_LENGTH)) rms_abort("malformed configuration");
-  SEXP list = PROTECT(Rf_allocVector(VECSXP, ST_LENGTH));
+  if (!is_config_vector(config)) rms_abort("state", "malformed configuration");
+  SEXP list = PROTECT(new_state_list());
   SET_VECTOR_ELT(list, ST_CONFIG, Rf_duplicate(config));
   SET_VECTOR_ELT(list, ST_ITERATIONS, Rf_ScalarReal(0));
+  SET_VECTOR_ELT(list, ST_LAST_LR, Rf_ScalarReal(NA_REAL));
   SEXP ptr = new_state_pointer(list);
   UNPROTECT(1);
   return ptr;
@@ -189,22 +314,23 @@ static SEXP zeros(R_xlen_t n) {
 /* Allocate every slot for variables of the given lengths. */
 SEXP C_state_build(SEXP ptr, SEXP lengths, SEXP decay_mask) {
   rms_state *st = state_get(ptr);
+  if (TYPEOF(lengths) != REALSXP || XLENGTH(lengths) < 1 || TYPEOF(decay_mask) != INTSXP ||
+      XLENGTH(decay_mask) != XLENGTH(lengths))
+    rms_abort("state", "malformed build request");
   R_xlen_t nvar = XLENGTH(lengths);
-  if (TYPEOF(lengths) != REALSXP || nvar < 1 || TYPEOF(decay_mask) != INTSXP ||
-      XLENGTH(decay_mask) != nvar)
-    rms_abort("malformed build request");
-  SEXP old = state_list(ptr);
-  SEXP list = PROTECT(Rf_allocVector(VECSXP, ST_LENGTH));
-  SET_VECTOR_ELT(list, ST_CONFIG, VECTOR_ELT(old, ST_CONFIG));
-  SET_VECTOR_ELT(list, ST_ITERATIONS, Rf_duplicate(VECTOR_ELT(old, ST_ITERATIONS)));
   SEXP off = PROTECT(Rf_allocVector(REALSXP, nvar + 1));
   REAL(off)[0] = 0;
   for (R_xlen_t i = 0; i < nvar; i++) {
     double n = REAL(lengths)[i];
-    if (!(n >= 0) || n != floor(n)) rms_abort("malformed build request");
+    if (!(n >= 0) || n != floor(n) || n > 4.5e15) rms_abort("state", "malformed build request");
     REAL(off)[i + 1] = REAL(off)[i] + n;
   }
   R_xlen_t total = (R_xlen_t) REAL(off)[nvar];
+  SEXP old = state_list(ptr);
+  SEXP list = PROTECT(new_state_list());
+  SET_VECTOR_ELT(list, ST_CONFIG, VECTOR_ELT(old, ST_CONFIG));
+  SET_VECTOR_ELT(list, ST_ITERATIONS, Rf_duplicate(VECTOR_ELT(old, ST_ITERATIONS)));
+  SET_VECTOR_ELT(list, ST_LAST_LR, Rf_duplicate(VECTOR_ELT(old, ST_LAST_LR)));
   SET_VECTOR_ELT(list, ST_OFFSETS, off);
   SET_VECTOR_ELT(list, ST_DECAY_MASK, Rf_duplicate(decay_mask));
   SET_VECTOR_ELT(list, ST_VELOCITY, zeros(total));
@@ -239,8 +365,15 @@ SEXP C_state_clone(SEXP ptr) {
   return out;
 }
 
-SEXP C_state_iterations(SEXP ptr) {
-  return Rf_ScalarReal(*state_get(ptr)->iterations);
+/* The two scalars R reads often, without copying the state:
+ * c(iterations, last_learning_rate). */
+SEXP C_state_scalars(SEXP ptr) {
+  rms_state *st = state_get(ptr);
+  SEXP out = PROTECT(Rf_allocVector(REALSXP, 2));
+  REAL(out)[0] = *st->iterations;
+  REAL(out)[1] = *st->last_lr;
+  UNPROTECT(1);
+  return out;
 }
 
 SEXP C_live_states(void) { return Rf_ScalarInteger(live_states); }

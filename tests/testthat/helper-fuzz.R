@@ -893,8 +893,6 @@ fz_odd_inputs <- function() {
     logical_grad = list(v = c(1, 2), g = c(TRUE, FALSE)),
     ts = list(v = stats::ts(c(1, 2, 3)), g = c(1, 2, 3)),
     altrep_var = list(v = as.double(1:4), g = c(1, 1, 1, 1)),
-    na_var = list(v = c(NA, 1, NaN), g = c(1, 1, 1)),
-    inf_var = list(v = c(Inf, -Inf), g = c(1, 1)),
     nested = list(v = list(l1 = list(l2 = list(l3 = c(1, 2))), z = 5),
                   g = list(l1 = list(l2 = list(l3 = c(0.1, 0.2))), z = 1)),
     unnamed_list = list(v = list(c(1, 2), 3), g = list(c(1, 1), 1)),
@@ -920,7 +918,16 @@ fz_run_odd_valid <- function(ctr) {
       plain <- do.call(optimizer_rmsprop, c(list(learning_rate = 0.1), cfg))
       label <- sprintf("valid %s (%s)", nm, paste(names(cfg), cfg, collapse = ","))
       v0 <- v
+      # A variable that is not finite is refused (test-nonfinite-variables.R):
+      # take only the steps whose inputs the SPEC formula leaves finite (huge
+      # gradients make the centered denominator Inf - Inf).
       steps <- 3
+      while (steps > 1 && !all(vapply(seq_along(fz_flat(v0)), function(i) {
+        all(is.finite(fz_rms_reference(fz_flat(v0)[[i]], fz_flat(g)[[i]], steps - 1,
+                                       momentum = if (is.null(cfg$momentum)) 0 else cfg$momentum,
+                                       centered = isTRUE(cfg$centered),
+                                       rho = if (is.null(cfg$rho)) 0.9 else cfg$rho)))
+      }, logical(1)))) steps <- steps - 1
       check <- function(res) {
         expected_plain <- fz_strip_vars(v0)
         for (s in seq_len(steps)) {

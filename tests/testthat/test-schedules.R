@@ -513,3 +513,44 @@ test_that("different schedules compare as different", {
   expect_false(identical(a, b, ignore.environment = TRUE) &&
                  identical(a$get_config(), b$get_config()))
 })
+
+# --- short labels (plot legends, summaries) ----------------------------------
+
+test_that("format(short = TRUE) reads like the call, without defaults", {
+  label <- function(s) format(s, short = TRUE)
+  expect_identical(label(learning_rate_schedule_cosine_decay(0.1, decay_steps = 500)),
+                   "cosine_decay(0.1, decay_steps = 500)")
+  expect_identical(label(learning_rate_schedule_cosine_decay(0, 1000, warmup_target = 0.1,
+                                                             warmup_steps = 200L)),
+                   "cosine_decay(0, decay_steps = 1000, warmup_target = 0.1, warmup_steps = 200)")
+  expect_identical(label(learning_rate_schedule_exponential_decay(0.05, 500, 0.5)),
+                   "exponential_decay(0.05, decay_steps = 500, decay_rate = 0.5)")
+  expect_identical(label(learning_rate_schedule_exponential_decay(0.05, 500L, 0.5,
+                                                                  staircase = TRUE,
+                                                                  name = "my \"lr\"")),
+                   paste0("exponential_decay(0.05, decay_steps = 500, decay_rate = 0.5, ",
+                          "staircase = TRUE, name = \"my \\\"lr\\\"\")"))
+  expect_identical(label(learning_rate_schedule_inverse_time_decay(1 / 3, 100, 0.5)),
+                   "inverse_time_decay(0.3333333, decay_steps = 100, decay_rate = 0.5)")
+  expect_identical(label(learning_rate_schedule_piecewise_constant_decay(c(100, 110),
+                                                                         c(1, 0.1, 0.01))),
+                   "piecewise_constant_decay(boundaries = c(100, 110), values = c(1, 0.1, 0.01))")
+  expect_identical(label(learning_rate_schedule_piecewise_constant_decay(as.double(1:500),
+                                                                         rep(0.1, 501))),
+                   paste0("piecewise_constant_decay(boundaries = c(1, 2, 3, ..., 500), ",
+                          "values = c(0.1, 0.1, 0.1, ..., 0.1))"))
+  expect_identical(label(learning_rate_schedule_polynomial_decay(0.1, 100, 1e-4, power = 2,
+                                                                 cycle = TRUE)),
+                   "polynomial_decay(0.1, decay_steps = 100, power = 2, cycle = TRUE)")
+  expect_identical(label(learning_rate_schedule_polynomial_decay(0.1, 100, 0.01)),
+                   "polynomial_decay(0.1, decay_steps = 100, end_learning_rate = 0.01)")
+  expect_identical(label(learning_rate_schedule_cosine_decay_restarts(0.1, 100, m_mul = 0.8)),
+                   "cosine_decay_restarts(0.1, first_decay_steps = 100, m_mul = 0.8)")
+  for (s in all_kinds()) {
+    expect_length(label(s), 1L)
+    expect_match(label(s), paste0("^", sub("rmsprop_schedule_", "", class(s)[1]), "\\("))
+  }
+  # the full format is unchanged by the argument's existence
+  s <- learning_rate_schedule_exponential_decay(0.05, 10, 0.96)
+  expect_identical(format(s, short = FALSE), format(s))
+})
