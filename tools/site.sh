@@ -87,6 +87,7 @@ if offline nice Rscript "$work/rmsprop/tools/site/build.R" "$work/rmsprop" "$out
      >"$out/build.log" 2>&1; then
   build_ok=1
   echo "PASS  build: $(grep -c '^Writing' "$out/build.log") pages and files written (log: $out/build.log)"
+  grep '^index: ' "$out/build.log" | sed 's/^index: /NOTE  help topics /'
 else
   build_ok=0
   tail -30 "$out/build.log"

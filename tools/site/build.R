@@ -116,6 +116,31 @@ for (file in list.files(templates, pattern = "^content-.*[.]html$", full.names =
   writeLines(fixed, file.path(template_dir, basename(file)))
 }
 
+# Every help topic must be in _pkgdown.yml's reference index, or pkgdown
+# stops. A topic added since the index was last edited goes under "Other
+# topics" (in this copy only) and is reported, so the site still builds.
+index_missing <- function() {
+  pkg <- pkgdown::as_pkgdown(pkg_dir)
+  msg <- tryCatch({
+    pkgdown:::data_reference_index(pkg)
+    NULL
+  }, error = function(e) conditionMessage(e))
+  if (is.null(msg)) return(character())
+  hit <- regmatches(msg, regexpr("Missing topics: [^\n]*", msg))
+  if (!length(hit)) stop(msg, call. = FALSE)
+  trimws(strsplit(sub("Missing topics: ", "", hit), ",")[[1]])
+}
+missing_topics <- index_missing()
+if (length(missing_topics)) {
+  yml <- file.path(pkg_dir, "_pkgdown.yml")
+  config <- yaml::read_yaml(yml)
+  config$reference <- c(config$reference,
+                        list(list(title = "Other topics", contents = as.list(missing_topics))))
+  yaml::write_yaml(config, yml)
+  cat("index: not in _pkgdown.yml's reference index, listed under 'Other topics':",
+      paste(missing_topics, collapse = ", "), "\n")
+}
+
 if (dir.exists(out_dir)) {
   if (length(list.files(out_dir, all.files = TRUE, no.. = TRUE)) &&
       !file.exists(file.path(out_dir, "pkgdown.yml"))) {
