@@ -30,8 +30,9 @@
 #' (`opt$finalize_variable_values()`).
 #'
 #' **Numerical gradient.** When `gr` is `NULL` the gradient is approximated by
-#' central differences, \eqn{(f(x + h e_i) - f(x - h e_i)) / 2h} with
-#' \eqn{h = \epsilon^{1/3} \max(|x_i|, 1)}: that costs `2 * length(par)` calls
+#' central differences, `(fn(x + h * e_i) - fn(x - h * e_i)) / (2 * h)` for
+#' each coordinate `i` (`e_i` is the `i`-th unit vector), with
+#' `h = .Machine$double.eps^(1/3) * max(abs(x[i]), 1)`: that costs `2 * length(par)` calls
 #' of `fn` per step, so it is much slower than an analytic gradient for more
 #' than a few parameters, and less accurate (about 1e-10 relative).
 #'
@@ -39,8 +40,8 @@
 #' observations), `fn` and `gr` are called as `fn(par, batch, ...)`, where
 #' `batch` holds the rows of the current mini-batch (`data[rows, , drop =
 #' FALSE]`). Each epoch visits every row once, in `batch_size` chunks (the last
-#' one may be smaller), in an order drawn with `sample.int()` when `shuffle =
-#' TRUE`, so runs are reproducible under `set.seed()`. `fn` should return the
+#' one may be smaller), in an order drawn with [sample.int()] when `shuffle =
+#' TRUE`, so runs are reproducible under [set.seed()]. `fn` should return the
 #' *mean* loss over the rows of `batch` (so that batches of different sizes and
 #' data-parallel shards combine correctly).
 #'
@@ -92,7 +93,10 @@
 #' @param engine `NULL` (compute in this R process) or an engine for
 #'   data-parallel gradients: see [rmsprop_engine()].
 #'
-#' @return An object of class `"rmsprop_fit"`, a list with
+#' @return An object of class `"rmsprop_fit"`, with
+#' [`print()`][print.rmsprop_fit], [`summary()`][summary.rmsprop_fit],
+#' [`as.data.frame()`][as.data.frame.rmsprop_fit] (the history) and
+#' [`plot()`][plot.rmsprop_fit] methods: a list with
 #' \item{par}{the parameters found (the EMA values with `use_ema = TRUE`).}
 #' \item{value}{`fn` at `par` (with `data`: on all rows).}
 #' \item{counts}{calls of `fn` and of the gradient, as in [stats::optim()]:
@@ -110,9 +114,6 @@
 #' \item{steps, epochs}{the number of steps taken and of epochs completed
 #'   (without `data` every step is a full pass, so `epochs` equals `steps`).}
 #' \item{elapsed}{the run time in seconds.}
-#' It has [print()][print.rmsprop_fit], [summary()][summary.rmsprop_fit],
-#' [as.data.frame()][as.data.frame.rmsprop_fit] (the history) and
-#' [plot()][plot.rmsprop_fit] methods.
 #'
 #' @seealso [stats::optim()], [optimizer_rmsprop()], [rmsprop_engine()] for
 #'   data-parallel gradients, [sweep_optimizers()] to compare settings.

@@ -12,6 +12,7 @@
 
 #' RMSprop optimizer
 #'
+#' @description
 #' Creates an RMSprop optimizer that computes exactly what Keras 3's RMSprop
 #' computes (in double precision) for R numeric vectors, matrices, arrays and
 #' lists of them. RMSprop keeps a decaying average of squared gradients and
@@ -19,8 +20,14 @@
 #' optionally with plain (not Nesterov) momentum and, when `centered`, after
 #' subtracting the squared average gradient, which estimates the variance.
 #'
+#' Gradients come first, variables second: `opt$step(grads, variables)`, as in
+#' Keras' `optimizer$apply(grads, variables)`. The two have the same shape, so
+#' swapped arguments cannot be detected: they run without error and return
+#' nonsense. Name them when in doubt: `opt$step(grads = g, variables = w)`.
+#'
 #' @param learning_rate The step size: a number >= 0, a schedule made by one of
-#'   the `learning_rate_schedule_*()` functions (evaluated at the optimizer's
+#'   the `learning_rate_schedule_*()` functions such as
+#'   [learning_rate_schedule_exponential_decay()] (evaluated at the optimizer's
 #'   call counter, starting at 0), or a function. A function without
 #'   arguments is called once per call of `$step()`; a function of one
 #'   argument is called with the call counter, like a schedule.
@@ -171,7 +178,8 @@
 #' rmsprop 0.1.0 loads and continues, and a file from a newer release that
 #' this one cannot read is an error of class `rmsprop_error_format`.
 #'
-#' @seealso [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()]
+#' @seealso [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()],
+#'   [minimize()]
 #' @export
 #' @examples
 #' opt <- optimizer_rmsprop(learning_rate = 0.1)

@@ -1,11 +1,64 @@
 #' rmsprop: the Keras RMSprop optimizer for plain R
 #'
-#' [optimizer_rmsprop()] creates the optimizer; its `$step()` method updates
-#' numeric vectors, matrices, arrays and lists of them. See also the
-#' `learning_rate_schedule_*()` functions, [optimizer_loss_scale()] and
-#' [minimize()].
+#' Keras 3's RMSprop optimizer, computing the same numbers in double precision,
+#' for R numeric vectors, matrices, arrays and nested lists of them, with its
+#' state kept in C. No Python is involved.
 #'
-#' @keywords internal
+#' @section Gradients first, variables second:
+#' Every step method takes the **gradients first and the variables second**:
+#' `params <- opt$step(grads, params)`, in the order of Keras'
+#' `optimizer$apply(grads, variables)`. Gradients and variables have the same
+#' shape, so the optimizer cannot tell when they are swapped: a call such as
+#' `opt$step(params, grads)` runs without any error and returns nonsense.
+#' Naming the arguments, `opt$step(grads = g, variables = params)`, makes the
+#' order explicit.
+#'
+#' @section Where to start:
+#' * [optimizer_rmsprop()] creates the optimizer. Its `$step(grads, variables)`
+#'   method returns the updated variables; the page lists every other method
+#'   and field (`$iterations`, `$learning_rate`, `$variables`, ...).
+#' * [minimize()] runs a whole training loop, in the style of [stats::optim()]:
+#'   full-batch steps, or mini-batches of the rows of a data set for a number
+#'   of epochs; [`plot()`][plot.rmsprop_fit] draws the loss curve. With an
+#'   engine ([rmsprop_engine()]) the gradients are computed on parallel
+#'   workers, and [sweep_optimizers()] compares optimizer settings.
+#' * Learning-rate schedules: [learning_rate_schedule_exponential_decay()],
+#'   [learning_rate_schedule_inverse_time_decay()],
+#'   [learning_rate_schedule_piecewise_constant_decay()],
+#'   [learning_rate_schedule_polynomial_decay()],
+#'   [learning_rate_schedule_cosine_decay()] and
+#'   [learning_rate_schedule_cosine_decay_restarts()].
+#' * [optimizer_loss_scale()] adds dynamic loss scaling.
+#' * [rmsprop_memory_info()] and [rmsprop_live_states()] report on memory and
+#'   threads.
+#'
+#' The vignette `vignette("training", package = "rmsprop")` trains a small
+#' neural network with nested parameters and hand-written gradients, saves
+#' and resumes the training, and computes the gradients on parallel workers.
+#'
+#' An optimizer survives [saveRDS()] and [readRDS()], and being sent to a
+#' parallel worker, and then continues exactly where it stopped. Every error
+#' is a condition of class `rmsprop_error` raised before anything changes.
+#'
+#' @examples
+#' library(rmsprop)
+#' # Minimise sum((w - target)^2) from w = (0, 0)
+#' target <- c(a = 3, b = -2)
+#' w <- c(a = 0, b = 0)
+#' opt <- optimizer_rmsprop(learning_rate = 0.1)
+#' for (i in 1:200) {
+#'   grads <- 2 * (w - target)    # the gradient at w
+#'   w <- opt$step(grads, w)      # gradients first, then variables
+#' }
+#' w
+#' opt$iterations
+#'
+#' # The same with minimize()
+#' fit <- minimize(c(a = 0, b = 0), function(w) sum((w - target)^2),
+#'                 function(w) 2 * (w - target),
+#'                 optimizer = optimizer_rmsprop(learning_rate = 0.1), steps = 200)
+#' all.equal(fit$par, w)
+#'
 #' @useDynLib rmsprop, .registration = TRUE
 "_PACKAGE"
 
@@ -64,8 +117,8 @@ rmsprop_set_threads <- function(n) {
 #'
 #' @param max_bytes A number >= 0: the limit in bytes (default 256 MiB).
 #' @return `rmsprop_memory_info()` a list: `cached_bytes` (kept for reuse),
-#'   `limit_bytes`, the counts of result blocks `reused` and taken `fresh`
-#'   from the system, and `in_use_bytes` (recycled memory held by results
+#'   `limit_bytes`, the counts of result blocks `reused` and taken
+#'   `fresh` from the system, and `in_use_bytes` (recycled memory held by results
 #'   alive, or dropped but not yet collected). `rmsprop_set_recycling()` the
 #'   previous limit, invisibly.
 #' @export

@@ -30,7 +30,7 @@
 #' at 0). It returns the learning rates at those steps as a double vector of the
 #' same length. Pass it as `learning_rate` to [optimizer_rmsprop()].
 #' Its configuration is available as `schedule$get_config()` (a named list of
-#' the constructor's arguments, so `do.call()` on it rebuilds the schedule) or
+#' the constructor's arguments, so [do.call()] on it rebuilds the schedule) or
 #' field by field (`schedule$decay_rate`). Schedules survive [saveRDS()] and
 #' [serialize()].
 #'
@@ -507,7 +507,7 @@ format_config_value <- function(x, width = 60L) {
 #' Schedules made by the `learning_rate_schedule_*()` constructors are
 #' functions of the step, with a few extras reached with `$`:
 #' `schedule$get_config()` returns the configuration (a named list of exactly
-#' the constructor's arguments, so `do.call()` of the constructor on it builds
+#' the constructor's arguments, so [do.call()] of the constructor on it builds
 #' an equal schedule) and `schedule$<argument>` returns one entry of it.
 #' Schedules cannot be modified; build a new one instead.
 #'

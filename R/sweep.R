@@ -37,8 +37,8 @@
 #'   columns (a list column as a character label; a column whose name is
 #'   also a history column gets the suffix `_config`, so the grid's
 #'   `learning_rate` is `learning_rate_config`), `step`, `epoch` (with
-#'   `data`), `loss`, `learning_rate` and `grad_norm`. Its attribute `"final"`
-#'   is a data frame with one row per configuration (`config`, the grid's
+#'   `data`), `loss`, `learning_rate` and `grad_norm`. Its attribute
+#'   `"final"` is a data frame with one row per configuration (`config`, the grid's
 #'   columns, `value`, `convergence`, `steps`, `message`), and `"par"` a list
 #'   of the parameters each configuration reached.
 #' @seealso [minimize()], [rmsprop_engine()]
