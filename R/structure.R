@@ -20,7 +20,7 @@
 #   a vector's dim (every extent but at most one is 1, e.g. a one-column
 #   matrix from crossprod()). Anything else that differs is a problem.
 #
-# relist_like() is also run on workers (worker.R copies it), so it uses base
+# relist_flat() is also run on workers (worker.R copies it), so it uses base
 # R only.
 
 is_numeric_leaf <- function(x) {
@@ -97,10 +97,12 @@ leaf_lengths <- function(skeleton) {
 }
 
 # Put the numbers of `flat` (depth-first order) back into the shape of
-# `template` (numeric leaves in nested lists), keeping every attribute.
-relist_like <- function(flat, template) {
+# `template` (numeric leaves in nested lists), keeping every attribute; a
+# NULL leaf stays NULL and takes no numbers.
+relist_flat <- function(flat, template) {
   pos <- 0L
   fill <- function(s) {
+    if (is.null(s)) return(NULL)
     if (is.list(s)) {
       out <- lapply(s, fill)
       attributes(out) <- attributes(s)
