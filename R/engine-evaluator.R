@@ -248,7 +248,7 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
     serialize(list(fn = fn, gr = gr, dots = dots,
                    data = if (type == "cluster") data), NULL)
   }
-  cleanup <- NULL
+  cleanup <- function() invisible()
   session <- NULL
   if (type == "cluster") {
     cl <- engine$cluster
