@@ -278,6 +278,7 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
   }
   order_now <- NULL
   order_id <- 0L
+  order_run <- FALSE
 
   # The results of the tasks, in task order.
   run_tasks <- function(tasks, par) {
@@ -349,39 +350,50 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
       g <- unlist(lapply(res, `[[`, "partials"), use.names = FALSE)
       return(list(loss = loss, grad = fit_relist(g, par), n_fn = 1, n_gr = 1))
     }
+    # Each shard is described by a range of rows when the batch is a run of
+    # consecutive rows (a full batch or batches in order: the worker keeps
+    # the cut), by positions in the epoch's order when shuffled, or by its
+    # rows. Nothing of the size of the batch is built here, so the workers
+    # wait for nothing but the message.
     by_order <- !is.null(order) && !is.null(span)
     if (by_order) {
       if (!identical(order, order_now)) {  # the same object: no comparison
         order_now <<- order
         order_id <<- order_id + 1L
+        order_run <<- is_run(order)
       }
       n_rows <- span[2L] - span[1L] + 1L
+      first_row <- if (order_run) order[span[1L]] else NA
     } else {
       n_rows <- length(rows)
+      first_row <- if (is_run(rows)) rows[1L] else NA
     }
     bounds <- shard_bounds(n_rows, n_shards)
     n_tasks <- nrow(bounds)
-    shard_rows <- vector("list", n_tasks)
+    sizes <- bounds[, 2L] - bounds[, 1L] + 1
+    firsts <- numeric(n_tasks)
     tasks <- vector("list", n_tasks)
     for (k in seq_len(n_tasks)) {
       t <- list(type = "shard", need_grad = need_grad)
-      if (by_order) {
-        pos <- as.integer(span[1L] - 1L + bounds[k, ])
-        r <- order[pos[1L]:pos[2L]]
+      at <- bounds[k, ]
+      if (by_order) at <- as.integer(span[1L] - 1L + at)
+      if (!is.na(first_row)) {
+        t$range <- as.integer(first_row - 1L + c(bounds[k, 1L], bounds[k, 2L]))
+        firsts[k] <- t$range[1L]
+      } else if (by_order) {
+        t$pos <- at
+        t$order_id <- order_id
+        firsts[k] <- order[at[1L]]
       } else {
-        r <- rows[bounds[k, 1L]:bounds[k, 2L]]
+        t$rows <- rows[at[1L]:at[2L]]
+        firsts[k] <- t$rows[1L]
       }
       if (type == "future") {
-        t$batch <- data[r, , drop = FALSE]
-      } else if (is_run(r)) {
-        t$range <- c(r[1L], r[length(r)])
-      } else if (by_order) {
-        t$pos <- pos
-        t$order_id <- order_id
-      } else {
-        t$rows <- r
+        # A future gets its shard's rows.
+        r <- if (!is.null(t$range)) seq.int(t$range[1L], t$range[2L]) else
+          if (by_order) order[at[1L]:at[2L]] else t$rows
+        t <- list(type = "shard", need_grad = need_grad, batch = data[r, , drop = FALSE])
       }
-      shard_rows[[k]] <- r
       tasks[[k]] <- t
     }
     res <- run_tasks(tasks, par)
@@ -389,10 +401,10 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
       if (!isTRUE(res[[k]]$ok)) {
         raise_worker_error(res[[k]], sprintf(
           "shard %d of %d (%d rows, first row %d of the data)", k, n_tasks,
-          length(shard_rows[[k]]), shard_rows[[k]][1L]))
+          as.integer(sizes[k]), as.integer(firsts[k])))
       }
     }
-    weights <- lengths(shard_rows) / n_rows
+    weights <- sizes / n_rows
     loss <- 0
     for (k in seq_along(res)) loss <- loss + weights[k] * res[[k]]$loss
     grad <- if (need_grad) combine_gradients(lapply(res, `[[`, "grad"), weights)

@@ -74,8 +74,9 @@ worker_task <- function(state, task, par) {
 # The rows of a task from the data the worker holds. A shuffled shard is
 # described by its positions `pos` in the epoch's row order, which the worker
 # received once for the epoch (worker_set_order()); a contiguous range of rows
-# by its two ends, and the last range is kept, so a full-batch run without
-# shuffling cuts its shard once, not at every step; anything else by its rows.
+# by its two ends, and the ranges of the last step are kept, so a full-batch
+# run without shuffling cuts its shards once, not at every step; anything
+# else by its rows.
 worker_batch <- function(state, task) {
   cache <- state$cache
   if (!is.null(task$pos)) {
@@ -86,12 +87,13 @@ worker_batch <- function(state, task) {
   }
   if (is.null(task$range)) return(state$data[task$rows, , drop = FALSE])
   key <- paste(task$range, collapse = ":")
-  if (!is.null(cache) && identical(cache$key, key)) return(cache$batch)
+  kept <- if (!is.null(cache)) cache$ranges[[key]]
+  if (!is.null(kept)) return(kept)
   rows <- seq.int(task$range[1L], task$range[2L])
   batch <- if (length(rows) == NROW(state$data)) state$data else state$data[rows, , drop = FALSE]
   if (!is.null(cache)) {
-    cache$key <- key
-    cache$batch <- batch
+    if (is.null(cache$ranges)) cache$ranges <- list()
+    cache$ranges[[key]] <- batch
   }
   batch
 }
@@ -153,7 +155,17 @@ worker_step <- function(state, msg) {
     return(lapply(msg$tasks, function(t) list(ok = FALSE, message = state$failed)))
   }
   if (!is.null(msg$order)) worker_set_order(state, msg$order_id, msg$order)
-  lapply(msg$tasks, function(t) worker_task(state, t, msg$par))
+  out <- lapply(msg$tasks, function(t) worker_task(state, t, msg$par))
+  # Keep the ranges of rows this step used (a worker may hold several shards
+  # of a full batch), and only those.
+  cache <- state$cache
+  if (is.environment(cache) && length(cache$ranges)) {
+    used <- unlist(lapply(msg$tasks, function(t) {
+      if (!is.null(t$range)) paste(t$range, collapse = ":")
+    }))
+    cache$ranges <- cache$ranges[intersect(names(cache$ranges), used)]
+  }
+  out
 }
 
 # The connection to the driver of a PSOCK worker: the `master` node that
@@ -175,7 +187,8 @@ worker_master <- function() {
 # side's delayed acknowledgement (about 40 ms): a step then costs 40 ms
 # whatever its work. Called as an ordinary cluster call; it answers with a
 # "ready" message, then one reply per step message, until the driver sends
-# "done"; the call then returns through parallel's loop as usual. Returns
+# "done"; the call then returns through parallel's loop as usual. Ordinary
+# cluster calls that come meanwhile are answered as parallel would. Returns
 # FALSE at once (no "ready") when the connection cannot be found.
 worker_serve <- function(key, xdr) {
   con <- worker_master()
@@ -185,6 +198,24 @@ worker_serve <- function(key, xdr) {
   send(list(type = "rmsprop_ready"))
   repeat {
     msg <- unserialize(con)
+    if (identical(msg$type, "EXEC")) {
+      # An ordinary cluster call between two steps (say, from a callback):
+      # answered as parallel's worker loop would.
+      success <- TRUE
+      t1 <- proc.time()
+      value <- tryCatch(do.call(msg$data$fun, msg$data$args, quote = TRUE), error = function(e) {
+        success <<- FALSE
+        structure(conditionMessage(e), class = c("snow-try-error", "try-error"))
+      })
+      send(list(type = "VALUE", value = value, success = success, time = proc.time() - t1,
+                tag = msg$data$tag))
+      next
+    }
+    if (identical(msg$type, "DONE")) {
+      # The cluster is being stopped.
+      close(con)
+      return(FALSE)
+    }
     if (!is.list(msg) || !identical(msg$type, "rmsprop")) {
       stop("unexpected message from the driver while serving a run")
     }
