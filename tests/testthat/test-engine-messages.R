@@ -170,3 +170,35 @@ test_that("errors on workers stay classed on both transports, and leave the clus
   # outside a PSOCK worker there is no connection to serve on
   expect_false(worker_serve("no such run", TRUE))
 })
+
+test_that("the cluster answers ordinary calls between steps (from a callback)", {
+  cl <- msg_cluster()
+  seen <- integer(0)
+  cb <- function(info) {
+    seen[info$step] <<- sum(unlist(parallel::clusterCall(cl, function(i) i * 2L, info$step)))
+    TRUE
+  }
+  set.seed(21)
+  fit <- minimize(rep(0, 4), msg_fn, msg_gr, data = msg_data, batch_size = 500, epochs = 2,
+                  engine = cl, callback = cb, optimizer = optimizer_rmsprop(0.02, momentum = 0.3))
+  expect_identical(seen, 4L * seq_len(fit$steps))
+  set.seed(21)
+  ref <- minimize(rep(0, 4), msg_fn, msg_gr, data = msg_data, batch_size = 500, epochs = 2,
+                  engine = rmsprop_engine("sequential", shards = 2),
+                  optimizer = optimizer_rmsprop(0.02, momentum = 0.3))
+  expect_identical(fit$par, ref$par)
+  # an error in such a call is the usual error of parallel, and the run goes on
+  cb_err <- function(info) {
+    if (info$step == 2) {
+      expect_error(parallel::clusterCall(cl, function() stop("not here")), "not here")
+    }
+    TRUE
+  }
+  set.seed(21)
+  fit2 <- minimize(rep(0, 4), msg_fn, msg_gr, data = msg_data, batch_size = 500, epochs = 2,
+                   engine = cl, callback = cb_err,
+                   optimizer = optimizer_rmsprop(0.02, momentum = 0.3))
+  expect_identical(fit2$par, ref$par)
+  expect_identical(unlist(parallel::clusterEvalQ(cl, is.null(getOption("rmsprop.worker_runs")))),
+                   c(TRUE, TRUE))
+})
