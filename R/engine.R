@@ -24,8 +24,17 @@
 #'   `future.batchtools`, ...). Needs the \pkg{future} package (Suggests).
 #'   The functions and the shard's rows travel with every future.
 #' * a cluster from [parallel::makeCluster()] (or `parallelly`): the functions
-#'   and `data` are sent once per run and removed at the end; each step sends
-#'   only the parameters and row indices.
+#'   and `data` are sent once per run and removed at the end. Each epoch sends
+#'   every worker the epoch's row order once; each step then sends only the
+#'   parameters and where each shard lies in that order (a few hundred bytes,
+#'   whatever the batch size), and gets back the shards' losses and
+#'   gradients. On PSOCK clusters (the default of `makeCluster()`) the workers
+#'   serve the steps of a run over their own connections, every message in a
+#'   single write: \pkg{parallel} writes a message above 4 KB in pieces, and
+#'   the last piece then waits for TCP's delayed acknowledgement (about 40 ms
+#'   per step). Cluster calls made during the run (say, from a `callback`) are
+#'   answered as usual. Other clusters take each step through
+#'   [parallel::clusterApply()].
 #'
 #' Workers that run `sweep_optimizers()`, or whose functions refer to
 #' \pkg{rmsprop}, load the package: from the library this session loaded it
