@@ -136,13 +136,16 @@ cluster_session_open <- function(cl, key, wenv) {
   for (i in seq_along(cl)) {
     # The call message parallel's sendCall() writes, in one write.
     session_write(s, i, list(type = "EXEC", tag = NULL,
-                             data = list(fun = serve, args = list(key, s$xdr[i]),
+                             data = list(fun = serve,
+                                         args = list(key, s$xdr[i], .Platform$endian),
                                          return = TRUE, tag = NULL)))
     s$open[i] <- TRUE
   }
   tryCatch(for (i in seq_along(cl)) {
     m <- unserialize(s$cons[[i]])
     if (!identical(m$type, "rmsprop_ready")) s$open[i] <- FALSE # serve returned at once
+    # both ends then use R's native format (see worker_serve())
+    if (identical(m$endian, .Platform$endian)) s$xdr[i] <- FALSE
   }, error = function(e) {
     cluster_session_close(s)
     stop(e)

@@ -190,12 +190,15 @@ worker_master <- function() {
 # "done"; the call then returns through parallel's loop as usual. Ordinary
 # cluster calls that come meanwhile are answered as parallel would. Returns
 # FALSE at once (no "ready") when the connection cannot be found.
-worker_serve <- function(key, xdr) {
+worker_serve <- function(key, xdr, endian = NULL) {
   con <- worker_master()
   if (is.null(con)) return(FALSE)
   state <- worker_run_state(key)
+  # R's native binary format when both ends have the same byte order: XDR
+  # costs several milliseconds per megabyte on a socket.
+  if (identical(endian, .Platform$endian)) xdr <- FALSE
   send <- function(x) writeBin(serialize(x, NULL, xdr = xdr), con)
-  send(list(type = "rmsprop_ready"))
+  send(list(type = "rmsprop_ready", endian = .Platform$endian))
   repeat {
     msg <- unserialize(con)
     if (identical(msg$type, "EXEC")) {
