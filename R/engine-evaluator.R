@@ -1,9 +1,13 @@
 # The driver side of data-parallel gradients for minimize(): sending the
 # user's functions and data to an engine once per run, cutting each batch into
 # shards, running the shard tasks, and combining the losses and gradients in
-# shard order (so every backend gives the same numbers).
+# shard order (so every backend gives the same numbers). On PSOCK clusters it
+# talks to the workers over their sockets directly while a run lasts (see
+# cluster_session_open()), in the message format of parallel's own calls.
 # Must never: send optimizer state to a worker, depend on the order in which
-# workers answer, or leave anything behind on a cluster after the run.
+# workers answer, send anything of the size of a batch at every step, or
+# leave anything behind on a cluster after the run (the workers back in
+# parallel's own loop, their run state removed).
 
 
 # A name for one run's state on cluster workers. It must not use the RNG:
@@ -45,20 +49,22 @@ engine_run <- function(engine, tasks, fun_name, shared, wenv) {
 
 # One step's message to a cluster worker, through the code worker_setup() left
 # there, when the direct transport (cluster_session_open()) is not available.
-# Kept tiny and sent without its byte code (cluster_step_call()), since every
-# step sends it: parallel writes a message above 4 KB in pieces, and then it
-# waits for TCP's delayed acknowledgement (about 40 ms).
+# Kept tiny and sent without its byte code (base_call()), since every step
+# sends it: parallel writes a message above 4 KB in pieces, and then it waits
+# for TCP's delayed acknowledgement (about 40 ms).
 cluster_step <- function(msg, key) {
   state <- get0(key, getOption("rmsprop.worker_runs", emptyenv()), inherits = FALSE)
   if (is.list(state)) return(state$step(state, msg))
   lapply(msg$tasks, function(t) list(ok = FALSE, message = "the worker has no state for this run"))
 }
 
-cluster_step_call <- function() {
-  f <- cluster_step
-  body(f) <- body(cluster_step)
-  environment(f) <- baseenv()
-  f
+# A function of base R only, as sent to a worker in a cluster call: without
+# its byte code (which would triple its size) and without the package.
+base_call <- function(f) {
+  g <- f
+  body(g) <- body(f)
+  environment(g) <- baseenv()
+  g
 }
 
 # fun(task, <shared...>) as a function of the task alone, still free of any
@@ -164,6 +170,29 @@ session_write <- function(s, i, msg) {
   invisible()
 }
 
+# Send the run's functions and data (serialized once) to every node.
+cluster_session_setup <- function(s, payload, lib) {
+  raw <- NULL
+  for (i in seq_along(s$cons)) {
+    if (is.null(raw) || s$xdr[i] != s$xdr[1L]) {
+      raw <- serialize(list(type = "rmsprop", op = "setup", payload = payload, lib = lib), NULL,
+                       xdr = s$xdr[i])
+    }
+    s$pending[i] <- s$pending[i] + 1L
+    writeBin(raw, s$cons[[i]])
+  }
+  raw <- NULL
+  for (i in seq_along(s$cons)) {
+    m <- unserialize(s$cons[[i]])
+    s$pending[i] <- s$pending[i] - 1L
+    if (!identical(m$type, "rmsprop")) {
+      s$open[i] <- FALSE
+      stop("a worker stopped serving this run")
+    }
+  }
+  invisible()
+}
+
 # Read and drop the replies to messages sent before an interrupt.
 session_drain <- function(s) {
   for (i in which(s$pending > 0L & s$open)) {
@@ -205,9 +234,11 @@ cluster_session_exchange <- function(s, msgs) {
   out
 }
 
-# End the serving calls: "done" to every node still serving, then parallel's
-# own reply to the call. Never fails (it runs on exit).
+# End the serving calls: "done" to every node still serving (the worker then
+# removes the run's state), then parallel's own reply to the call. Returns,
+# by node, whether that went through. Never fails (it runs on exit).
 cluster_session_close <- function(s) {
+  done <- logical(length(s$cons))
   tryCatch(session_drain(s), error = function(e) s$open[] <- FALSE)
   for (i in which(s$open)) {
     tryCatch(session_write(s, i, list(type = "rmsprop", op = "done")),
@@ -216,11 +247,14 @@ cluster_session_close <- function(s) {
   for (i in which(s$open)) {
     tryCatch(repeat {
       m <- unserialize(s$cons[[i]])
-      if (identical(m$type, "VALUE")) break
+      if (identical(m$type, "VALUE")) {
+        done[i] <- isTRUE(m$value)
+        break
+      }
     }, error = function(e) NULL)
     s$open[i] <- FALSE
   }
-  invisible()
+  done
 }
 
 # The evaluator of minimize() for an engine:
@@ -247,31 +281,41 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
   traffic$direct <- FALSE
   # A cluster gets the data once (then only the parameters and positions
   # travel per step); a future gets its shard's rows with every task.
-  payload <- if (type == "sequential") NULL else {
-    serialize(list(fn = fn, gr = gr, dots = dots,
-                   data = if (type == "cluster") data), NULL)
-  }
+  payload <- if (type == "future") serialize(list(fn = fn, gr = gr, dots = dots), NULL)
   cleanup <- function() invisible()
   session <- NULL
   if (type == "cluster") {
     cl <- engine$cluster
-    setup <- get("worker_setup", envir = wenv)
-    tryCatch(parallel::clusterCall(cl, setup, key, payload, lib),
-             error = function(e) rmsprop_abort("worker", sprintf(
-               "sending the functions and data to the cluster failed: %s",
-               conditionMessage(e))))
+    clean_call <- base_call(worker_cleanup)
     cleanup <- function() {
-      if (!is.null(session)) cluster_session_close(session)
-      try(parallel::clusterCall(cl, get("worker_cleanup", envir = wenv), key), silent = TRUE)
+      done <- logical(length(cl))
+      if (!is.null(session)) done <- cluster_session_close(session)
+      if (!all(done)) try(parallel::clusterCall(cl[!done], clean_call, key), silent = TRUE)
       invisible()
     }
     session <- tryCatch(cluster_session_open(cl, key, wenv), error = function(e) {
       cleanup()
       rmsprop_abort("worker", sprintf("the cluster failed: %s", conditionMessage(e)))
     })
+    tryCatch({
+      # The data once per run; in R's native format over the direct
+      # transport when the workers share the driver's byte order.
+      xdr <- is.null(session) || any(session$xdr)
+      payload <- serialize(list(fn = fn, gr = gr, dots = dots, data = data), NULL, xdr = xdr)
+      if (is.null(session)) {
+        parallel::clusterCall(cl, get("worker_setup", envir = wenv), key, payload, lib)
+      } else {
+        cluster_session_setup(session, payload, lib)
+      }
+      payload <- NULL
+    }, error = function(e) {
+      cleanup()
+      rmsprop_abort("worker", sprintf(
+        "sending the functions and data to the cluster failed: %s", conditionMessage(e)))
+    })
     traffic$direct <- !is.null(session)
     node_order <- integer(length(cl))  # the id of the row order each node holds
-    step_call <- cluster_step_call()
+    step_call <- base_call(cluster_step)
   }
   state <- NULL
   if (type == "sequential") {

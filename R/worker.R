@@ -222,7 +222,14 @@ worker_serve <- function(key, xdr, endian = NULL) {
     if (!is.list(msg) || !identical(msg$type, "rmsprop")) {
       stop("unexpected message from the driver while serving a run")
     }
-    if (identical(msg$op, "done")) return(TRUE)
+    if (identical(msg$op, "done")) return(worker_cleanup(key))
+    if (identical(msg$op, "setup")) {
+      worker_setup(key, msg$payload, msg$lib)
+      msg <- NULL
+      state <- worker_run_state(key)
+      send(list(type = "rmsprop", results = list()))
+      next
+    }
     results <- tryCatch(worker_step(state, msg), error = function(e) {
       lapply(msg$tasks, function(t) list(ok = FALSE, message = conditionMessage(e)))
     })

@@ -112,6 +112,7 @@ cat("   (the cluster's one-off costs included: sending the data, starting and en
 cat("| batches | steps | one process | PSOCK cluster of 2 | per step over one process | through clusterApply() | per step over one process |\n")
 cat("|---|---:|---:|---:|---:|---:|---:|\n")
 worst_extra <- 0
+small_rows <- list()
 for (cfg in list(list(b = 1024, shuffle = TRUE), list(b = 64, shuffle = TRUE),
                  list(b = 1024, shuffle = FALSE))) {
   runs <- round_robin(list(
@@ -124,6 +125,10 @@ for (cfg in list(list(b = 1024, shuffle = TRUE), list(b = 64, shuffle = TRUE),
   clu <- med_total(runs$cluster)
   app <- med_total(runs$applied)
   if (cfg$b == 1024 && cfg$shuffle) worst_extra <- (clu - one) / steps
+  small_rows[[length(small_rows) + 1]] <- sprintf(
+    "| 50,000 x 10, batches of %d, %s, 3 epochs (%d steps): a whole run | %s | %s | %+.2f ms per step |",
+    cfg$b, if (cfg$shuffle) "shuffled" else "in order", steps, fmt_s(one), fmt_s(clu),
+    1000 * (clu - one) / steps)
   cat(sprintf("| %d rows, %s | %d | %s | %s | %s | %s | %s |\n", cfg$b,
               if (cfg$shuffle) "shuffled" else "in order", steps, fmt_s(one), fmt_s(clu),
               fmt_ms((clu - one) / steps), fmt_s(app), fmt_ms((app - one) / steps)))
@@ -172,8 +177,12 @@ step_time <- function(k) {
   }
   c(direct = one_side(), applied = applied(one_side()))
 }
+reply_rows <- list()
 for (k in c(10, 1000, 10000, 100000)) {
   t <- step_time(k)
+  if (k %in% c(1000, 100000)) reply_rows[[length(reply_rows) + 1]] <- sprintf(
+    "| a step with a gradient of %s numbers and no work | | %s | %s through `clusterApply()` |",
+    format(k, big.mark = ","), fmt_ms(t[["direct"]]), fmt_ms(t[["applied"]]))
   reply <- length(serialize(list(list(ok = TRUE, loss = 1, grad = rep(0.5, k))), NULL))
   cat(sprintf("| %d | %d bytes | %s | %s |\n", k, reply, fmt_ms(t[["direct"]]),
               fmt_ms(t[["applied"]])))
@@ -186,11 +195,11 @@ cat("| batches | one process | PSOCK cluster of 2 | speedup | goal |\n|---|---:|
 mini <- round_robin(list(
   one = function() timed_run(big, NULL, 50000, 3),
   cluster = function() timed_run(big, cl, 50000, 3)
-), reps = 3)
+), reps = 5)
 full <- round_robin(list(
   one = function() timed_run(big, NULL, nrow(big), 15, shuffle = FALSE),
   cluster = function() timed_run(big, cl, nrow(big), 15, shuffle = FALSE)
-), reps = 3)
+), reps = 5)
 speed_mini <- med_step(mini$one) / med_step(mini$cluster)
 speed_full <- med_step(full$one) / med_step(full$cluster)
 cat(sprintf("| 50,000 rows, shuffled | %s | %s | %.2fx | 1.5x: %s |\n", fmt_ms(med_step(mini$one)),
@@ -228,3 +237,16 @@ cat(sprintf("   max |par difference| to one process without shards: %.1e\n",
 cat(sprintf("   big problem, full batch: max |par difference| cluster vs one process: %.1e\n",
             max(abs(full$cluster[[1]]$fit$par - full$one[[1]]$fit$par))))
 cat(sprintf("\nload average after: %s\n", load_avg()))
+
+cat("\nREADME table\n\n")
+cat("| logistic regression | one process | PSOCK cluster of 2 | |\n|---|---:|---:|---|\n")
+cat(unlist(small_rows), sep = "\n")
+cat(sprintf("| 200,000 x 40, batches of 50,000, shuffled: per step | %s | %s | %.2fx faster |\n",
+            fmt_ms(med_step(mini$one)), fmt_ms(med_step(mini$cluster)), speed_mini))
+cat(sprintf("| 200,000 x 40, full batch: per step | %s | %s | %.2fx faster |\n",
+            fmt_ms(med_step(full$one)), fmt_ms(med_step(full$cluster)), speed_full))
+cat(unlist(reply_rows), sep = "\n")
+if (!is.null(fut_full)) {
+  cat(sprintf("| 200,000 x 40, full batch, `future` multisession (2): per step | | %s | |\n",
+              fmt_ms(median(fut_full$steps))))
+}

@@ -62,8 +62,10 @@ test_that("a shuffled step sends a few hundred bytes whatever the batch size", {
     expect_identical(per_size[[1]]$sent[2, ], per_size[[2]]$sent[2, ])
     expect_identical(per_size[[1]]$sent[2, ], per_size[[3]]$sent[2, ])
   }
-  # the call parallel sends with each step on other clusters stays small
-  expect_lt(length(serialize(cluster_step_call(), NULL)), 1500)
+  # the calls parallel sends with each step (on other clusters) and at the end
+  # of a run stay small
+  expect_lt(length(serialize(base_call(cluster_step), NULL)), 1500)
+  expect_lt(length(serialize(base_call(worker_cleanup), NULL)), 1500)
 })
 
 test_that("shuffled runs are identical on every engine and transport", {
