@@ -201,6 +201,7 @@ worker_serve <- function(key, xdr, endian = NULL) {
   send(list(type = "rmsprop_ready", endian = .Platform$endian))
   repeat {
     msg <- unserialize(con)
+    if (!is.list(msg)) stop("unexpected message from the driver while serving a run")
     if (identical(msg$type, "EXEC")) {
       # An ordinary cluster call between two steps (say, from a callback):
       # answered as parallel's worker loop would.
@@ -219,7 +220,7 @@ worker_serve <- function(key, xdr, endian = NULL) {
       close(con)
       return(FALSE)
     }
-    if (!is.list(msg) || !identical(msg$type, "rmsprop")) {
+    if (!identical(msg$type, "rmsprop")) {
       stop("unexpected message from the driver while serving a run")
     }
     if (identical(msg$op, "done")) return(worker_cleanup(key))
