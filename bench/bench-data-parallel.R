@@ -192,7 +192,7 @@ for (k in c(10, 1000, 10000, 100000)) {
 # ---- 3. work-dominated steps --------------------------------------------------
 big <- logistic(200000, 40)
 cat("\n3. Work-dominated steps: logistic regression 200,000 x 40 (seconds per step, median)\n\n")
-cat("| batches | one process | PSOCK cluster of 2 | speedup | goal |\n|---|---:|---:|---:|---|\n")
+cat("| batches | one process | PSOCK cluster of 2 | speedup | goal | fastest step: one process, cluster, speedup |\n|---|---:|---:|---:|---|---:|\n")
 mini <- round_robin(list(
   one = function() timed_run(big, NULL, 50000, 3),
   cluster = function() timed_run(big, cl, 50000, 3)
@@ -203,10 +203,14 @@ full <- round_robin(list(
 ), reps = 5)
 speed_mini <- med_step(mini$one) / med_step(mini$cluster)
 speed_full <- med_step(full$one) / med_step(full$cluster)
-cat(sprintf("| 50,000 rows, shuffled | %s | %s | %.2fx | 1.5x: %s |\n", fmt_ms(med_step(mini$one)),
-            fmt_ms(med_step(mini$cluster)), speed_mini, goal(speed_mini >= 1.5)))
-cat(sprintf("| full batch (200,000 rows) | %s | %s | %.2fx | 1.7x: %s |\n", fmt_ms(med_step(full$one)),
-            fmt_ms(med_step(full$cluster)), speed_full, goal(speed_full >= 1.7)))
+fastest <- function(runs) min(unlist(lapply(runs, `[[`, "steps")))
+best <- function(r) sprintf("%s, %s, %.2fx", fmt_ms(fastest(r$one)), fmt_ms(fastest(r$cluster)),
+                            fastest(r$one) / fastest(r$cluster))
+cat(sprintf("| 50,000 rows, shuffled | %s | %s | %.2fx | 1.5x: %s | %s |\n", fmt_ms(med_step(mini$one)),
+            fmt_ms(med_step(mini$cluster)), speed_mini, goal(speed_mini >= 1.5), best(mini)))
+cat(sprintf("| full batch (200,000 rows) | %s | %s | %.2fx | 1.7x: %s | %s |\n", fmt_ms(med_step(full$one)),
+            fmt_ms(med_step(full$cluster)), speed_full, goal(speed_full >= 1.7), best(full)))
+cat("(goals are judged on the medians; the fastest steps show what free cores give)\n")
 cat(sprintf("\none-off cost of a cluster run (sending the data, the final loss): %s\n",
             fmt_s(med_total(full$cluster) - sum(full$cluster[[1]]$steps) -
                     (med_total(full$one) - sum(full$one[[1]]$steps)))))
