@@ -182,8 +182,8 @@ reply_rows <- list()
 for (k in c(10, 1000, 10000, 100000)) {
   t <- step_time(k)
   if (k %in% c(1000, 100000)) reply_rows[[length(reply_rows) + 1]] <- sprintf(
-    "| a step with a gradient of %s numbers and no work | | %s | %s through `clusterApply()` |",
-    format(k, big.mark = ","), fmt_ms(t[["direct"]]), fmt_ms(t[["applied"]]))
+    "| a step with a gradient of %s numbers and no work | | %s | through `clusterApply()`: %s |",
+    formatC(k, big.mark = ",", format = "d"), fmt_ms(t[["direct"]]), fmt_ms(t[["applied"]]))
   reply <- length(serialize(list(list(ok = TRUE, loss = 1, grad = rep(0.5, k))), NULL))
   cat(sprintf("| %d | %d bytes | %s | %s |\n", k, reply, fmt_ms(t[["direct"]]),
               fmt_ms(t[["applied"]])))
@@ -244,11 +244,11 @@ cat(sprintf("   big problem, full batch: max |par difference| cluster vs one pro
 cat(sprintf("\nload average after: %s\n", load_avg()))
 
 cat("\nREADME table\n\n")
-cat("| logistic regression | one process | PSOCK cluster of 2 | |\n|---|---:|---:|---|\n")
+cat("| logistic regression | one process | PSOCK cluster of 2 | cluster vs one process |\n|---|---:|---:|---|\n")
 cat(unlist(small_rows), sep = "\n")
-cat(sprintf("| 200,000 x 40, batches of 50,000, shuffled: per step | %s | %s | %.2fx faster |\n",
+cat(sprintf("| 200,000 x 40, batches of 50,000, shuffled: per step | %s | %s | speedup %.2fx |\n",
             fmt_ms(med_step(mini$one)), fmt_ms(med_step(mini$cluster)), speed_mini))
-cat(sprintf("| 200,000 x 40, full batch: per step | %s | %s | %.2fx faster |\n",
+cat(sprintf("| 200,000 x 40, full batch: per step | %s | %s | speedup %.2fx |\n",
             fmt_ms(med_step(full$one)), fmt_ms(med_step(full$cluster)), speed_full))
 cat(unlist(reply_rows), sep = "\n")
 if (!is.null(fut_full)) {
