@@ -204,3 +204,18 @@ test_that("the cluster answers ordinary calls between steps (from a callback)", 
   expect_identical(unlist(parallel::clusterEvalQ(cl, is.null(getOption("rmsprop.worker_runs")))),
                    c(TRUE, TRUE))
 })
+
+test_that("a last batch smaller than the number of shards goes to fewer workers", {
+  cl <- msg_cluster()
+  d <- msg_data[1:1001, ]
+  run <- function(engine) {
+    set.seed(9)
+    minimize(rep(0, 4), msg_fn, msg_gr, data = d, batch_size = 250, epochs = 3,
+             engine = engine, optimizer = optimizer_rmsprop(0.02))
+  }
+  ref <- run(rmsprop_engine("sequential", shards = 3))
+  fit <- run(rmsprop_engine(cl, shards = 3))
+  expect_identical(fit$par, ref$par)
+  expect_identical(fit$history, ref$history)
+  expect_identical(nrow(fit$history), 15L)
+})
