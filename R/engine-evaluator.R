@@ -170,18 +170,15 @@ session_write <- function(s, i, msg) {
   invisible()
 }
 
-# Send the run's functions and data (serialized once) to every node.
+# Send the run's functions and data (serialized once) to every node: a small
+# message, then the bytes themselves (not copied into a message).
 cluster_session_setup <- function(s, payload, lib) {
-  raw <- NULL
   for (i in seq_along(s$cons)) {
-    if (is.null(raw) || s$xdr[i] != s$xdr[1L]) {
-      raw <- serialize(list(type = "rmsprop", op = "setup", payload = payload, lib = lib), NULL,
-                       xdr = s$xdr[i])
-    }
     s$pending[i] <- s$pending[i] + 1L
-    writeBin(raw, s$cons[[i]])
+    session_write(s, i, list(type = "rmsprop", op = "setup", lib = lib,
+                             bytes = length(payload)))
+    writeBin(payload, s$cons[[i]])
   }
-  raw <- NULL
   for (i in seq_along(s$cons)) {
     m <- unserialize(s$cons[[i]])
     s$pending[i] <- s$pending[i] - 1L

@@ -225,8 +225,11 @@ worker_serve <- function(key, xdr, endian = NULL) {
     }
     if (identical(msg$op, "done")) return(worker_cleanup(key))
     if (identical(msg$op, "setup")) {
-      worker_setup(key, msg$payload, msg$lib)
-      msg <- NULL
+      # the serialized functions and data follow as raw bytes
+      payload <- readBin(con, "raw", msg$bytes)
+      if (length(payload) != msg$bytes) stop("the run's data arrived incomplete")
+      worker_setup(key, payload, msg$lib)
+      payload <- msg <- NULL
       state <- worker_run_state(key)
       send(list(type = "rmsprop", results = list()))
       next
