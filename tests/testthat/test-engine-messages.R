@@ -219,3 +219,26 @@ test_that("a last batch smaller than the number of shards goes to fewer workers"
   expect_identical(fit$history, ref$history)
   expect_identical(nrow(fit$history), 15L)
 })
+
+test_that("a run started from a callback may use the same cluster", {
+  cl <- msg_cluster()
+  inner_run <- function(engine) {
+    set.seed(5)
+    minimize(rep(0, 4), msg_fn, msg_gr, data = msg_data, batch_size = 1000, epochs = 1,
+             engine = engine, optimizer = optimizer_rmsprop(0.05))$par
+  }
+  outer_run <- function(engine) {
+    inner <- NULL
+    cb <- function(info) {
+      if (info$step == 2) inner <<- inner_run(engine)
+      TRUE
+    }
+    set.seed(1)
+    fit <- minimize(rep(0, 4), msg_fn, msg_gr, data = msg_data, batch_size = 1000, epochs = 2,
+                    engine = engine, callback = cb, optimizer = optimizer_rmsprop(0.05))
+    list(outer = fit$par, inner = inner)
+  }
+  expect_identical(outer_run(cl), outer_run(rmsprop_engine("sequential", shards = 2)))
+  expect_identical(unlist(parallel::clusterEvalQ(cl, is.null(getOption("rmsprop.worker_runs")))),
+                   c(TRUE, TRUE))
+})
