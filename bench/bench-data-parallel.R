@@ -214,6 +214,46 @@ cat("(goals are judged on the medians; the fastest steps show what free cores gi
 cat(sprintf("\none-off cost of a cluster run (sending the data, the final loss): %s\n",
             fmt_s(med_total(full$cluster) - sum(full$cluster[[1]]$steps) -
                     (med_total(full$one) - sum(full$one[[1]]$steps)))))
+# CPU time per step, which the load changes much less than wall time: in one
+# process, and on each worker (their clocks read before and after 10 steps).
+cpu_ms <- function(f, k = 10) {
+  f()
+  t <- system.time(for (i in 1:k) f())
+  1000 * (t[["user.self"]] + t[["sys.self"]]) / k
+}
+worker_cpu <- function() {
+  unlist(parallel::clusterEvalQ(cl, sum(proc.time()[c("user.self", "sys.self")])))
+}
+set.seed(4)
+order <- sample.int(nrow(big))
+local_ev <- rmsprop:::fit_local_evaluator(fn, gr, list(), big)
+cl_ev <- rmsprop:::engine_evaluator(cl, fn, gr, list(), big)
+cpu_rows <- list()
+cpu <- list()
+for (what in c("mini", "full")) {
+  span <- if (what == "mini") c(1, 50000) else c(1, nrow(big))
+  ord <- if (what == "mini") order else seq_len(nrow(big))
+  one_cpu <- cpu_ms(function() local_ev(numeric(40), ord[span[1]:span[2]]))
+  step <- function() cl_ev(numeric(40), ord[span[1]:span[2]], order = ord, span = span)
+  step()
+  w0 <- worker_cpu()
+  d0 <- proc.time()
+  for (i in 1:10) step()
+  d1 <- proc.time()
+  w <- 1000 * (worker_cpu() - w0) / 10
+  drv <- 1000 * sum((d1 - d0)[c("user.self", "sys.self")]) / 10
+  cpu[[what]] <- list(one = one_cpu, workers = w)
+  cpu_rows[[what]] <- sprintf("| %s | %.1f ms | %s | %.1f ms | %.2fx |",
+                              if (what == "mini") "50,000 rows, shuffled" else "full batch",
+                              one_cpu, paste(sprintf("%.1f ms", w), collapse = ", "), drv,
+                              one_cpu / max(w))
+}
+attr(cl_ev, "cleanup")()
+cat("\nCPU time per step (what free cores would turn into wall time)\n\n")
+cat("| batches | one process | each worker | the driver | one process / slowest worker |\n|---|---:|---:|---:|---:|\n")
+cat(unlist(cpu_rows), sep = "\n")
+cat("\n")
+
 fut_full <- NULL
 if (has_future) {
   old <- future::plan(future::multisession, workers = 2)
@@ -250,6 +290,12 @@ cat(sprintf("| 200,000 x 40, batches of 50,000, shuffled: per step | %s | %s | s
             fmt_ms(med_step(mini$one)), fmt_ms(med_step(mini$cluster)), speed_mini))
 cat(sprintf("| 200,000 x 40, full batch: per step | %s | %s | speedup %.2fx |\n",
             fmt_ms(med_step(full$one)), fmt_ms(med_step(full$cluster)), speed_full))
+for (what in names(cpu)) {
+  x <- cpu[[what]]
+  cat(sprintf("| 200,000 x 40, %s: CPU time per step | %.1f ms | %.1f ms (slowest worker) | free cores would give %.2fx |\n",
+              if (what == "mini") "batches of 50,000, shuffled" else "full batch", x$one,
+              max(x$workers), x$one / max(x$workers)))
+}
 cat(unlist(reply_rows), sep = "\n")
 if (!is.null(fut_full)) {
   cat(sprintf("| 200,000 x 40, full batch, `future` multisession (2): per step | | %s | |\n",
