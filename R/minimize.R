@@ -210,8 +210,8 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   }
   bar_every <- max(1, ceiling(max_steps / 100))
 
-  one_step <- function(rows, epoch) {
-    res <- evaluate(st$par, rows)
+  one_step <- function(rows, epoch, order = NULL, span = NULL) {
+    res <- evaluate(st$par, rows, order = order, span = span)
     st$n_fn <- st$n_fn + res$n_fn
     st$n_gr <- st$n_gr + res$n_gr
     loss <- fit_check_loss(res$loss)
@@ -290,8 +290,9 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
           st$message <- sprintf("step limit reached (%d steps, during epoch %d)", st$step, e)
           return(invisible())
         }
-        rows <- order[((b - 1) * batch_size + 1):min(b * batch_size, n_obs)]
-        if (!one_step(rows, e)) return(invisible())
+        span <- c((b - 1) * batch_size + 1, min(b * batch_size, n_obs))
+        rows <- order[span[1L]:span[2L]]
+        if (!one_step(rows, e, order, span)) return(invisible())
       }
       st$epochs_done <- e
       if (tol > 0) {
@@ -480,7 +481,7 @@ fit_call <- function(f, par, batch, dots, has_data) {
 fit_local_evaluator <- function(fn, gr, dots, data) {
   has_data <- !is.null(data)
   n_obs <- NROW(data)
-  function(par, rows, need_grad = TRUE) {
+  function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
     batch <- NULL
     if (has_data) {
       # All the rows in their order (a full batch without shuffling): no copy.
