@@ -143,7 +143,8 @@
 #' fit2$value
 minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, tol = 0,
                      data = NULL, batch_size = NULL, epochs = 1L, shuffle = TRUE,
-                     callback = NULL, progress = interactive(), engine = NULL) {
+                     validation_data = NULL, callback = NULL, callbacks = NULL,
+                     progress = interactive(), engine = NULL) {
   started <- proc.time()[["elapsed"]]
   par <- fit_check_par(par)
   fit_check_function(fn, "fn")
@@ -165,7 +166,7 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
                  null_ok = TRUE)
     check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
     batch_size <- if (is.null(batch_size)) n_obs else min(as.integer(batch_size), n_obs)
-    n_batches <- ceiling(n_obs / batch_size)
+    n_batches <- as.integer(ceiling(n_obs / batch_size))
     max_steps <- epochs * n_batches
     if (!is.null(steps)) max_steps <- min(max_steps, steps)
   } else {
@@ -177,194 +178,389 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
     check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
     n_obs <- 0L
     batch_size <- 0L
-    n_batches <- 1
+    n_batches <- 1L
     max_steps <- if (is.null(steps)) 1000 else steps
     epochs <- max_steps
   }
+  max_steps <- as.integer(max_steps)
+  epochs <- as.integer(epochs)
+  validation <- fit_check_validation(validation_data, data)
+  has_val <- !is.null(validation)
+  cbs <- fit_check_callbacks(callbacks)
+  is_backup <- vapply(cbs, inherits, logical(1), "rmsprop_callback_backup_and_restore")
+  backup <- if (any(is_backup)) cbs[[which(is_backup)]] else NULL
+  cbs <- cbs[!is_backup]
+  for (cb in cbs) {
+    if (identical(cb$monitor, "val_loss") && !has_val) {
+      rmsprop_abort("argument", sprintf(
+        "%s monitors \"val_loss\", which needs `validation_data`; give it, or use monitor = \"loss\".",
+        sub("^rmsprop_", "", class(cb)[1])), argument = "callbacks")
+    }
+  }
+  if (!is.null(backup)) fit_checkpoint_check_dir(backup)
   opt <- fit_clone_optimizer(optimizer)
-  evaluate <- fit_evaluator(engine, fn, gr, list(...), data)
+  if (any(vapply(cbs, inherits, logical(1), "rmsprop_callback_reduce_lr_on_plateau")) &&
+      is.null(fit_config_learning_rate(opt))) {
+    rmsprop_abort("argument", paste(
+      "callback_reduce_lr_on_plateau() needs an optimizer with a numeric learning rate;",
+      "this one has a schedule or a function. Use a number, or drop the callback."),
+      argument = "callbacks")
+  }
+  fingerprint <- if (is.null(backup)) NULL else
+    fit_fingerprint(par, opt, has_data, data, batch_size, epochs, max_steps, shuffle, tol,
+                    is.null(gr), validation, cbs)
+  dots <- list(...)
+  evaluate <- fit_evaluator(engine, fn, gr, dots, data)
   cleanup <- attr(evaluate, "cleanup")
   if (is.function(cleanup)) on.exit(cleanup(), add = TRUE)
+  val_loss_of <- if (has_val) fit_validation_loss(validation, fn, dots) else NULL
 
-  # Run state lives in an environment so that an interrupt, which unwinds the
-  # loop, still leaves everything reached so far in hand.
-  st <- new.env(parent = emptyenv())
-  st$par <- par
-  st$step <- 0L
-  st$epochs_done <- 0L
-  st$n_fn <- 0
-  st$n_gr <- 0
-  st$code <- 1L
-  st$message <- NULL
-  n_hist <- max_steps
-  st$loss <- rep(NA_real_, n_hist)
-  st$lr <- rep(NA_real_, n_hist)
-  st$gnorm <- rep(NA_real_, n_hist)
-  st$epoch <- rep(NA_integer_, n_hist)
-
-  bar <- NULL
-  if (progress && interactive()) {
-    bar <- utils::txtProgressBar(min = 0, max = max_steps, style = 3)
-    on.exit(close(bar), add = TRUE)
+  # The run state: plain local variables of this frame. The loop runs in a
+  # promise of tryCatch(), that is in this frame, so the history vectors are
+  # changed in place (no copy per step) and an interrupt, which unwinds the
+  # loop, leaves everything reached so far in hand.
+  step <- 0L              # steps taken
+  epoch <- 0L             # the current epoch
+  batch <- n_batches      # batches done in the current epoch (n_batches: start a new one)
+  epochs_done <- 0L
+  epoch_first <- 1L       # first step of the current epoch
+  order <- NULL           # the epoch's row order
+  n_fn <- 0
+  n_gr <- 0
+  code <- 1L
+  msg <- NULL
+  finished <- FALSE
+  prev_par <- NULL        # the parameters before the last step
+  prev_mean <- NA_real_   # for tol with data: the mean loss of the previous epoch
+  last_val <- NA_real_
+  cb_state <- lapply(cbs, fit_callback_init)
+  elapsed_before <- 0
+  h_loss <- rep(NA_real_, max_steps)
+  h_lr <- rep(NA_real_, max_steps)
+  h_gnorm <- rep(NA_real_, max_steps)
+  h_epoch <- if (has_data) rep(NA_integer_, max_steps) else NULL
+  h_val <- if (has_val) rep(NA_real_, max_steps) else NULL
+  state_names <- c("par", "opt", "step", "epoch", "batch", "epochs_done", "epoch_first",
+                   "order", "n_fn", "n_gr", "code", "msg", "finished", "prev_par", "prev_mean",
+                   "last_val", "cb_state")
+  resumed_from <- NA_integer_
+  if (!is.null(backup)) {
+    ck <- fit_checkpoint_load(backup, fingerprint)
+    if (!is.null(ck)) {
+      s <- ck$state
+      for (n in state_names) assign(n, s[[n]])
+      keep <- seq_len(step)
+      h_loss[keep] <- s$h_loss
+      h_lr[keep] <- s$h_lr
+      h_gnorm[keep] <- s$h_gnorm
+      if (has_data) h_epoch[keep] <- s$h_epoch
+      if (has_val) h_val[keep] <- s$h_val
+      elapsed_before <- s$elapsed
+      fit_rng_set(s$rng)
+      resumed_from <- step
+    }
   }
-  bar_every <- max(1, ceiling(max_steps / 100))
-
-  one_step <- function(rows, epoch) {
-    res <- evaluate(st$par, rows)
-    st$n_fn <- st$n_fn + res$n_fn
-    st$n_gr <- st$n_gr + res$n_gr
-    loss <- fit_check_loss(res$loss)
-    step <- st$step + 1L
-    if (!is.finite(loss)) {
-      return(fit_nonfinite(st, step, sprintf(
-        "the loss is %s at the parameters reached by step %d", format(loss), step - 1L)))
-    }
-    grad <- res$grad
-    flat_g <- unlist(grad, use.names = FALSE)
-    lr <- fit_learning_rate(opt)
-    nonfinite <- FALSE
-    new_par <- tryCatch(
-      opt$step(grad, st$par),
-      rmsprop_error_gradient = function(e) {
-        if (is.numeric(flat_g) && !all(is.finite(flat_g))) {
-          nonfinite <<- TRUE
-          return(NULL)
-        }
-        stop(e)
-      }
-    )
-    if (nonfinite) {
-      return(fit_nonfinite(st, step, sprintf(
-        "the gradient is not finite at the parameters reached by step %d", step - 1L)))
-    }
-    gnorm <- sqrt(sum(flat_g * flat_g))
-    st$loss[step] <- loss
-    st$lr[step] <- lr
-    st$gnorm[step] <- gnorm
-    st$epoch[step] <- as.integer(epoch)
-    st$par <- new_par
-    st$step <- step
-    if (!is.null(bar) && (step %% bar_every == 0 || step == max_steps)) {
-      utils::setTxtProgressBar(bar, step)
-    }
-    if (!is.null(callback)) {
-      info <- list(step = step, epoch = as.integer(epoch), loss = loss, par = new_par,
-                   grad_norm = gnorm, learning_rate = lr)
-      if (isFALSE(callback(info))) {
-        st$code <- 2L
-        st$message <- sprintf("stopped by the callback after step %d", step)
-        return(FALSE)
-      }
-    }
-    if (!has_data && tol > 0) {
-      if (gnorm < tol) {
-        st$code <- 0L
-        st$message <- sprintf("converged: the gradient norm fell below tol after step %d", step)
-        return(FALSE)
-      }
-      if (step > 1L && abs(loss - st$loss[step - 1L]) < tol) {
-        st$code <- 0L
-        st$message <- sprintf("converged: the change of the loss fell below tol at step %d", step)
-        return(FALSE)
-      }
-    }
-    TRUE
+  save_state <- function() {
+    keep <- seq_len(step)
+    s <- mget(state_names, envir = parent.env(environment()))
+    s$h_loss <- h_loss[keep]
+    s$h_lr <- h_lr[keep]
+    s$h_gnorm <- h_gnorm[keep]
+    if (has_data) s$h_epoch <- h_epoch[keep]
+    if (has_val) s$h_val <- h_val[keep]
+    s$elapsed <- elapsed_before + proc.time()[["elapsed"]] - started
+    s$rng <- fit_rng_get()
+    fit_checkpoint_save(backup, fingerprint, s)
   }
+  save_every <- if (!is.null(backup) && is.numeric(backup$save_freq)) backup$save_freq else 0L
+  save_epochs <- !is.null(backup) && identical(backup$save_freq, "epoch")
 
-  run <- function() {
-    if (!has_data) {
-      for (s in seq_len(max_steps)) {
-        if (!one_step(NULL, s)) return(invisible())
-        st$epochs_done <- s
-      }
-      st$message <- sprintf("step limit reached (%d steps)", st$step)
-      return(invisible())
-    }
-    prev_mean <- NA_real_
-    for (e in seq_len(epochs)) {
-      order <- if (shuffle) sample.int(n_obs) else seq_len(n_obs)
-      first <- st$step + 1L
-      for (b in seq_len(n_batches)) {
-        if (st$step >= max_steps) {
-          st$message <- sprintf("step limit reached (%d steps, during epoch %d)", st$step, e)
-          return(invisible())
-        }
-        rows <- order[((b - 1) * batch_size + 1):min(b * batch_size, n_obs)]
-        if (!one_step(rows, e)) return(invisible())
-      }
-      st$epochs_done <- e
-      if (tol > 0) {
-        idx <- first:st$step
-        epoch_mean <- mean(st$loss[idx])
-        if (mean(st$gnorm[idx]) < tol) {
-          st$code <- 0L
-          st$message <- sprintf("converged: the mean gradient norm of epoch %d fell below tol", e)
-          return(invisible())
-        }
-        if (!is.na(prev_mean) && abs(epoch_mean - prev_mean) < tol) {
-          st$code <- 0L
-          st$message <- sprintf("converged: the mean loss changed by less than tol in epoch %d", e)
-          return(invisible())
-        }
-        prev_mean <- epoch_mean
+  # Until the optimizer reports the rate its last step used (see
+  # fit_used_learning_rate()), read it before the step.
+  lr_known <- !is.null(.subset2(opt, "last_learning_rate"))
+  prog <- if (progress) fit_progress_new(max_steps, epochs, has_data) else NULL
+  tick <- 1L
+  recent <- function() h_loss[max(1L, step - 49L):step]
+
+  # What happens at the end of an epoch besides counting it: the validation
+  # loss, the callbacks, tol and the epoch's checkpoint. Returns the
+  # validation loss (NA without validation); sets code and msg to stop.
+  epoch_work <- has_val || length(cbs) > 0L || tol > 0 || save_epochs ||
+    (!is.null(prog) && has_data)
+  end_of_epoch <- function() {
+    val <- if (has_val) val_loss_of(par) else NA_real_
+    last_val <<- val
+    mean_loss <- if (epoch_first == step) h_loss[step] else mean(h_loss[epoch_first:step])
+    logs <- list(loss = mean_loss, val_loss = val)
+    for (i in seq_along(cbs)) {
+      out <- fit_callback_epoch_end(cbs[[i]], cb_state[[i]], epoch, logs, par, opt)
+      cb_state[[i]] <<- out$state
+      if (out$stop && code == 1L) {
+        code <<- 2L
+        msg <<- out$message
       }
     }
-    st$message <- sprintf("epoch limit reached (%d epochs, %d steps)", st$epochs_done, st$step)
-    invisible()
+    if (tol > 0 && code == 1L) {
+      gn <- if (epoch_first == step) h_gnorm[step] else mean(h_gnorm[epoch_first:step])
+      if (!has_data) {
+        if (gn < tol) {
+          code <<- 0L
+          msg <<- sprintf("converged: the gradient norm fell below tol after step %d", step)
+        } else if (step > 1L && abs(mean_loss - h_loss[step - 1L]) < tol) {
+          code <<- 0L
+          msg <<- sprintf("converged: the change of the loss fell below tol at step %d", step)
+        }
+      } else if (gn < tol) {
+        code <<- 0L
+        msg <<- sprintf("converged: the mean gradient norm of epoch %d fell below tol", epoch)
+      } else if (!is.na(prev_mean) && abs(mean_loss - prev_mean) < tol) {
+        code <<- 0L
+        msg <<- sprintf("converged: the mean loss changed by less than tol in epoch %d", epoch)
+      }
+      prev_mean <<- mean_loss
+    }
+    if (!is.null(prog) && has_data) {
+      fit_progress_epoch_end(prog, step, epoch, recent(), val, h_lr[step])
+    }
+    val
   }
 
   interrupted <- function(cond) {
-    st$code <- 3L
-    st$message <- sprintf(
-      "interrupted after step %d: returning the parameters reached so far", st$step)
+    code <<- 3L
+    msg <<- sprintf("interrupted after step %d: returning the parameters reached so far", step)
     invisible()
   }
-  tryCatch(run(), interrupt = interrupted)
+  # The plain case (no data, no extra arguments, an analytic gradient in this
+  # process) calls fn and gr directly: the evaluator's call and list cost as
+  # much as the rest of the bookkeeping.
+  direct <- isTRUE(attr(evaluate, "direct"))
+  lr_now <- if (lr_known) NA_real_ else fit_learning_rate(opt)
+  lr_fixed <- lr_known || !is.null(fit_config_learning_rate(opt))
+  tryCatch(if (!finished && code == 1L) {
+    while (step < max_steps) {
+      if (batch >= n_batches) {
+        epoch <- epoch + 1L
+        batch <- 0L
+        epoch_first <- step + 1L
+        if (has_data) order <- if (shuffle) sample.int(n_obs) else seq_len(n_obs)
+      }
+      batch <- batch + 1L
+      if (direct) {
+        loss <- fn(par)
+        grad <- gr(par)
+        n_fn <- n_fn + 1
+        n_gr <- n_gr + 1
+      } else {
+        res <- if (has_data) {
+          first <- (batch - 1L) * batch_size + 1L
+          last <- min(batch * batch_size, n_obs)
+          evaluate(par, order[first:last], TRUE, order, c(first, last))
+        } else {
+          evaluate(par, NULL)
+        }
+        n_fn <- n_fn + res$n_fn
+        n_gr <- n_gr + res$n_gr
+        loss <- res$loss
+        grad <- res$grad
+      }
+      if (!(is.double(loss) && length(loss) == 1L && is.finite(loss) &&
+            is.null(attributes(loss)))) {
+        loss <- fit_check_loss(loss)
+        if (!is.finite(loss)) {
+          fit_nonfinite_start(step, sprintf("the loss is %s at the initial parameters",
+                                            format(loss)))
+          code <- 4L
+          msg <- sprintf(paste(
+            "stopped: the loss is %s at the parameters reached by step %d; returning the",
+            "parameters before that step, the last ones whose loss was finite"), format(loss), step)
+          break
+        }
+      }
+      flat_g <- if (is.list(grad)) unlist(grad, use.names = FALSE) else grad
+      gnorm <- sqrt(sum(flat_g * flat_g))
+      if (!is.finite(gnorm) && fit_not_all_finite(flat_g)) {
+        fit_nonfinite_start(step, "the gradient is not finite at the initial parameters")
+        code <- 4L
+        msg <- sprintf(paste(
+          "stopped before step %d: the gradient is not finite at the parameters reached by",
+          "step %d; returning those parameters"), step + 1L, step)
+        break
+      }
+      if (!lr_fixed) lr_now <- fit_learning_rate(opt)
+      new_par <- opt$step(grad, par)
+      step <- step + 1L
+      h_loss[step] <- loss
+      h_lr[step] <- fit_used_learning_rate(opt, lr_now)
+      h_gnorm[step] <- gnorm
+      if (has_data) h_epoch[step] <- epoch
+      prev_par <- par
+      par <- new_par
+      if (!is.null(callback)) {
+        info <- list(step = step, epoch = epoch, loss = loss, par = new_par,
+                     grad_norm = gnorm, learning_rate = h_lr[step])
+        if (isFALSE(callback(info))) {
+          code <- 2L
+          msg <- sprintf("stopped by the callback after step %d", step)
+        }
+      }
+      if (!is.null(prog) && (tick <- tick - 1L) <= 0L) {
+        tick <- fit_progress_tick(prog, step, epoch, recent(), last_val, h_lr[step])
+      }
+      if (batch >= n_batches) {
+        epochs_done <- epoch
+        if (epoch_work) {
+          v <- end_of_epoch()
+          if (has_val) h_val[step] <- v
+          # a callback may have changed the rate
+          if (!lr_known) lr_now <- fit_learning_rate(opt)
+          if (save_epochs) save_state()
+        }
+      }
+      if (save_every > 0L && step %% save_every == 0L && !(save_epochs && batch >= n_batches)) {
+        save_state()
+      }
+      if (code != 1L) break
+    }
+  }, interrupt = interrupted)
 
-  final_par <- opt$finalize_variable_values(st$par)
+  if (is.null(msg)) {
+    msg <- if (!has_data) {
+      sprintf("step limit reached (%d steps)", step)
+    } else if (epochs_done == epochs) {
+      sprintf("epoch limit reached (%d epochs, %d steps)", epochs_done, step)
+    } else if (batch >= n_batches) {
+      sprintf("step limit reached (%d steps, after epoch %d)", step, epoch)
+    } else {
+      sprintf("step limit reached (%d steps, during epoch %d)", step, epoch)
+    }
+  }
+  if (code != 3L) finished <- TRUE
+  if (!is.null(prog) && step > 0L) {
+    fit_progress_done(prog, step, max(epoch, 1L), recent(), last_val, h_lr[step])
+  }
+
+  # The parameters to return.
+  restored_epoch <- NA_integer_
+  if (code == 4L && startsWith(msg, "stopped: the loss")) {
+    final_par <- prev_par
+  } else {
+    final_par <- NULL
+    if (code != 3L) {
+      for (i in seq_along(cbs)) {
+        if (inherits(cbs[[i]], "rmsprop_callback_early_stopping") &&
+            cbs[[i]]$restore_best_weights && !is.null(cb_state[[i]]$best_par)) {
+          final_par <- cb_state[[i]]$best_par
+          restored_epoch <- cb_state[[i]]$best_epoch
+          if (cbs[[i]]$verbose > 0L) {
+            message(sprintf("Restoring model weights from the end of the best epoch: %d.",
+                            restored_epoch))
+          }
+        }
+      }
+    }
+    if (is.null(final_par)) final_par <- opt$finalize_variable_values(par)
+  }
   value <- NA_real_
   tryCatch({
     res <- evaluate(final_par, if (has_data) seq_len(n_obs) else NULL, need_grad = FALSE)
-    st$n_fn <- st$n_fn + res$n_fn
+    n_fn <- n_fn + res$n_fn
     value <- fit_check_loss(res$loss)
   }, interrupt = function(cond) {
-    if (st$code != 3L) interrupted(cond)
+    if (code != 3L) interrupted(cond)
   })
-  if (st$code == 3L) message("minimize(): ", st$message, ".")
+  if (code == 3L) message("minimize(): ", msg, ".")
+  if (code == 4L) rmsprop_warn("nonfinite", paste0("minimize() ", msg, "."))
+  if (!is.null(backup) && code != 3L) {
+    if (backup$delete_checkpoint) fit_checkpoint_remove(backup) else save_state()
+  }
 
-  n <- st$step
-  keep <- seq_len(n)
+  keep <- seq_len(step)
   history <- data.frame(step = keep)
-  if (has_data) history$epoch <- st$epoch[keep]
-  history$loss <- st$loss[keep]
-  history$learning_rate <- st$lr[keep]
-  history$grad_norm <- st$gnorm[keep]
+  if (has_data) history$epoch <- h_epoch[keep]
+  history$loss <- h_loss[keep]
+  history$learning_rate <- h_lr[keep]
+  history$grad_norm <- h_gnorm[keep]
+  if (has_val) history$val_loss <- h_val[keep]
 
   structure(list(
     par = final_par,
     value = value,
-    counts = c(`function` = st$n_fn, gradient = st$n_gr),
-    convergence = st$code,
-    message = st$message,
+    counts = c(`function` = n_fn, gradient = n_gr),
+    convergence = code,
+    message = msg,
     history = history,
     optimizer = opt,
-    steps = n,
-    epochs = as.integer(st$epochs_done),
-    elapsed = proc.time()[["elapsed"]] - started
+    steps = step,
+    epochs = as.integer(epochs_done),
+    elapsed = elapsed_before + proc.time()[["elapsed"]] - started,
+    resumed_from = resumed_from,
+    best_epoch = restored_epoch
   ), class = "rmsprop_fit")
 }
 
 # ---- helpers ------------------------------------------------------------
 
-fit_nonfinite <- function(st, step, what) {
-  if (step == 1L) {
-    rmsprop_abort("value", sprintf(
-      "minimize() cannot start: %s.", sub("the parameters reached by step 0", "the initial parameters", what, fixed = TRUE)))
+# A non-finite loss or gradient before the first step: nothing to return.
+fit_nonfinite_start <- function(step, what) {
+  if (step == 0L) rmsprop_abort("value", sprintf("minimize() cannot start: %s.", what))
+  invisible()
+}
+
+# TRUE when some gradient number is not finite (the norm can also overflow
+# with finite numbers).
+fit_not_all_finite <- function(g) is.numeric(g) && !all(is.finite(g))
+
+# The learning rate the step just taken used: the optimizer's
+# `last_learning_rate` when it has one, else `fallback` (the rate read
+# before the step).
+fit_used_learning_rate <- function(opt, fallback) {
+  lr <- .subset2(opt, "last_learning_rate")   # `$` without S3 dispatch
+  if (is.null(lr)) fallback else lr
+}
+
+# validation_data: NULL, a function(par) returning the validation loss, or
+# rows with the same columns as `data` (then fn(par, rows, ...) is the loss).
+fit_check_validation <- function(validation_data, data) {
+  if (is.null(validation_data)) return(NULL)
+  if (is.function(validation_data)) return(list(kind = "function", f = validation_data))
+  if (is.null(data)) {
+    rmsprop_abort("argument", sprintf(paste(
+      "`validation_data` without `data` must be a function(par) returning the validation",
+      "loss, not %s."), describe_value(validation_data)), argument = "validation_data")
   }
-  st$code <- 4L
-  st$message <- sprintf("stopped before step %d: %s", step, what)
-  rmsprop_warn("nonfinite", paste0("minimize() ", st$message, "."))
-  FALSE
+  same <- (is.data.frame(validation_data) && is.data.frame(data) &&
+             identical(names(validation_data), names(data))) ||
+    (is.matrix(validation_data) && is.matrix(data) &&
+       NCOL(validation_data) == NCOL(data) &&
+       identical(colnames(validation_data), colnames(data)))
+  if (!same || NROW(validation_data) < 1L) {
+    rmsprop_abort("argument", sprintf(paste(
+      "`validation_data` must be a function(par), or rows (at least one) of the same kind",
+      "and with the same columns as `data`; got %s."),
+      if (is.data.frame(validation_data) || is.matrix(validation_data)) {
+        sprintf("a %s with %d rows and %d columns", class(validation_data)[1],
+                NROW(validation_data), NCOL(validation_data))
+      } else describe_value(validation_data)), argument = "validation_data")
+  }
+  list(kind = "rows", data = validation_data)
+}
+
+# function(par) giving the validation loss (in this process, with any engine).
+fit_validation_loss <- function(validation, fn, dots) {
+  check <- function(x) {
+    if (!(is.numeric(x) || is.logical(x)) || length(x) != 1L) {
+      rmsprop_abort("value", sprintf(
+        "the validation loss must be a single number, not %s.", describe_value(x)),
+        argument = "validation_data")
+    }
+    as.double(x)
+  }
+  if (validation$kind == "function") {
+    f <- validation$f
+    return(function(par) check(f(par)))
+  }
+  rows <- validation$data
+  function(par) check(fit_call(fn, par, rows, dots, TRUE))
 }
 
 fit_check_function <- function(f, arg) {
@@ -476,28 +672,64 @@ fit_call <- function(f, par, batch, dots, has_data) {
   do.call(f, args)
 }
 
+# The evaluator in this process. Called as evaluate(par, rows, need_grad,
+# order, span) (order and span are for engines; ignored here). Without extra
+# arguments fn and gr are called directly, not through do.call(): that is
+# most of the driver's cost per step on small problems.
 fit_local_evaluator <- function(fn, gr, dots, data) {
   has_data <- !is.null(data)
   n_obs <- NROW(data)
-  function(par, rows, need_grad = TRUE) {
+  if (length(dots)) {
+    f <- function(p, batch) fit_call(fn, p, batch, dots, has_data)
+    g <- if (is.null(gr)) NULL else function(p, batch) fit_call(gr, p, batch, dots, has_data)
+  } else if (has_data) {
+    f <- fn
+    g <- gr
+  } else {
+    f <- NULL
+    g <- NULL
+  }
+  if (!has_data && !length(dots)) {
+    if (is.null(gr)) {
+      return(function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
+        loss <- fn(par)
+        if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
+        list(loss = loss, grad = numerical_gradient(fn, par), n_fn = 1, n_gr = 1)
+      })
+    }
+    evaluate <- function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
+      loss <- fn(par)
+      if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
+      list(loss = loss, grad = gr(par), n_fn = 1, n_gr = 1)
+    }
+    # minimize() may call fn(par) and gr(par) itself: the same calls.
+    attr(evaluate, "direct") <- TRUE
+    return(evaluate)
+  }
+  function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
     batch <- NULL
     if (has_data) {
       # All the rows in their order (a full batch without shuffling): no copy.
       all_rows <- length(rows) == n_obs && !is.unsorted(rows, strictly = TRUE)
       batch <- if (all_rows) data else data[rows, , drop = FALSE]
     }
-    loss <- fit_call(fn, par, batch, dots, has_data)
+    loss <- f(par, batch)
     if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
-    grad <- if (is.null(gr)) {
-      numerical_gradient(function(p) fit_call(fn, p, batch, dots, has_data), par)
-    } else {
-      fit_call(gr, par, batch, dots, has_data)
-    }
+    grad <- if (is.null(g)) numerical_gradient(function(p) f(p, batch), par) else g(par, batch)
     list(loss = loss, grad = grad, n_fn = 1, n_gr = 1)
   }
 }
 
 fit_evaluator <- function(engine, fn, gr, dots, data) {
   if (is.null(engine)) return(fit_local_evaluator(fn, gr, dots, data))
-  engine_evaluator(engine, fn, gr, dots, data)
+  evaluate <- engine_evaluator(engine, fn, gr, dots, data)
+  if (!"span" %in% names(formals(evaluate))) {
+    # An engine evaluator that does not take the epoch's order yet.
+    inner <- evaluate
+    evaluate <- function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
+      inner(par, rows, need_grad)
+    }
+    attr(evaluate, "cleanup") <- attr(inner, "cleanup")
+  }
+  evaluate
 }

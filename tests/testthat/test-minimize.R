@@ -208,25 +208,47 @@ test_that("tol stops the run when the loss stops changing", {
 
 test_that("non-finite losses and gradients stop the run cleanly", {
   fn <- function(b) if (b[1] > 0.025) NaN else ls_loss(b)
+  opt0 <- optimizer_rmsprop(0.002)
   expect_warning(
-    fit <- minimize(c(0, 0, 0), fn, ls_grad, steps = 100),
+    fit <- minimize(c(0, 0, 0), fn, ls_grad, steps = 100, optimizer = opt0),
     class = "rmsprop_warning_nonfinite"
   )
+  # the hand loop: the first parameters whose loss is not finite are after step k
+  opt <- optimizer_rmsprop(0.002)
+  path <- list(c(0, 0, 0))
+  repeat {
+    b <- path[[length(path)]]
+    if (!is.finite(fn(b))) break
+    path[[length(path) + 1L]] <- opt$step(ls_grad(b), b)
+  }
+  k <- length(path) - 1L
+  expect_gt(k, 3L)
   expect_identical(fit$convergence, 4L)
+  expect_identical(fit$steps, k)
+  expect_identical(fit$par, path[[k]])          # the last parameters with a finite loss
+  expect_true(is.finite(fit$value))
+  expect_identical(fit$value, ls_loss(path[[k]]))
+  expect_identical(fit$value, fit$history$loss[k])
+  expect_match(fit$message, "last ones whose loss was finite")
   expect_identical(fit$optimizer$iterations, as.numeric(fit$steps))
   expect_true(all(is.finite(fit$history$loss)))
 
   gr <- function(b) if (b[1] > 0.025) c(Inf, 0, 0) else ls_grad(b)
-  expect_warning(fit2 <- minimize(c(0, 0, 0), ls_loss, gr, steps = 100),
+  expect_warning(fit2 <- minimize(c(0, 0, 0), ls_loss, gr, steps = 100, optimizer = opt0),
                  "gradient is not finite")
   expect_identical(fit2$convergence, 4L)
   expect_identical(fit2$optimizer$iterations, as.numeric(fit2$steps))
-  expect_identical(fit2$par, fit$par)
+  # the loss is finite where the gradient is not: those parameters are returned
+  expect_identical(fit2$par, path[[k + 1L]])
+  expect_identical(fit2$value, ls_loss(path[[k + 1L]]))
 
   expect_error(minimize(c(0, 0, 0), function(b) NA_real_, ls_grad),
                class = "rmsprop_error_value")
   expect_error(minimize(c(0, 0, 0), ls_loss, function(b) c(NaN, 0, 0)),
                "initial parameters", class = "rmsprop_error_value")
+  # a norm that overflows is not a non-finite gradient
+  big <- minimize(c(0, 0), function(p) sum(p), function(p) c(1e200, 1e200), steps = 3)
+  expect_identical(big$convergence, 1L)
 })
 
 test_that("mini-batches visit every row once per epoch, reproducibly", {
