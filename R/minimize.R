@@ -215,242 +215,111 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   if (is.function(cleanup)) on.exit(cleanup(), add = TRUE)
   val_loss_of <- if (has_val) fit_validation_loss(validation, fn, dots) else NULL
 
-  # The run state: plain local variables of this frame. The loop runs in a
-  # promise of tryCatch(), that is in this frame, so the history vectors are
-  # changed in place (no copy per step) and an interrupt, which unwinds the
-  # loop, leaves everything reached so far in hand.
-  step <- 0L              # steps taken
-  epoch <- 0L             # the current epoch
-  batch <- n_batches      # batches done in the current epoch (n_batches: start a new one)
-  epochs_done <- 0L
-  epoch_first <- 1L       # first step of the current epoch
-  order <- NULL           # the epoch's row order
-  n_fn <- 0
-  n_gr <- 0
-  code <- 1L
-  msg <- NULL
-  finished <- FALSE
-  prev_par <- NULL        # the parameters before the last step
-  prev_mean <- NA_real_   # for tol with data: the mean loss of the previous epoch
-  last_val <- NA_real_
-  cb_state <- lapply(cbs, fit_callback_init)
-  elapsed_before <- 0
-  h_loss <- rep(NA_real_, max_steps)
-  h_lr <- rep(NA_real_, max_steps)
-  h_gnorm <- rep(NA_real_, max_steps)
-  h_epoch <- if (has_data) rep(NA_integer_, max_steps) else NULL
-  h_val <- if (has_val) rep(NA_real_, max_steps) else NULL
-  state_names <- c("par", "opt", "step", "epoch", "batch", "epochs_done", "epoch_first",
-                   "order", "n_fn", "n_gr", "code", "msg", "finished", "prev_par", "prev_mean",
-                   "last_val", "cb_state")
+  # The run: configuration and state in one environment; fit_loop() (in
+  # minimize-loop.R) keeps the state in local variables while it runs and
+  # puts it back here when it returns or is unwound by an interrupt.
+  ctx <- new.env(parent = emptyenv())
+  ctx$fn <- fn
+  ctx$gr <- gr
+  ctx$evaluate <- evaluate
+  ctx$data <- data
+  ctx$has_data <- has_data
+  ctx$n_obs <- n_obs
+  ctx$batch_size <- batch_size
+  ctx$n_batches <- n_batches
+  ctx$shuffle <- shuffle
+  ctx$max_steps <- max_steps
+  ctx$tol <- tol
+  ctx$callback <- callback
+  ctx$cbs <- cbs
+  ctx$has_val <- has_val
+  ctx$val_loss_of <- val_loss_of
+  ctx$backup <- backup
+  ctx$fingerprint <- fingerprint
+  ctx$started <- started
+  fit_state_init(ctx, par, opt, cbs)
   resumed_from <- NA_integer_
   if (!is.null(backup)) {
     ck <- fit_checkpoint_load(backup, fingerprint)
     if (!is.null(ck)) {
-      s <- ck$state
-      for (n in state_names) assign(n, s[[n]])
-      keep <- seq_len(step)
-      h_loss[keep] <- s$h_loss
-      h_lr[keep] <- s$h_lr
-      h_gnorm[keep] <- s$h_gnorm
-      if (has_data) h_epoch[keep] <- s$h_epoch
-      if (has_val) h_val[keep] <- s$h_val
-      elapsed_before <- s$elapsed
-      fit_rng_set(s$rng)
-      resumed_from <- step
+      fit_state_restore(ctx, ck$state)
+      resumed_from <- ctx$step
     }
   }
-  save_state <- function() {
-    keep <- seq_len(step)
-    s <- mget(state_names, envir = parent.env(environment()))
-    s$h_loss <- h_loss[keep]
-    s$h_lr <- h_lr[keep]
-    s$h_gnorm <- h_gnorm[keep]
-    if (has_data) s$h_epoch <- h_epoch[keep]
-    if (has_val) s$h_val <- h_val[keep]
-    s$elapsed <- elapsed_before + proc.time()[["elapsed"]] - started
-    s$rng <- fit_rng_get()
-    fit_checkpoint_save(backup, fingerprint, s)
-  }
-  save_every <- if (!is.null(backup) && is.numeric(backup$save_freq)) backup$save_freq else 0L
-  save_epochs <- !is.null(backup) && identical(backup$save_freq, "epoch")
-
-  # Until the optimizer reports the rate its last step used (see
-  # fit_used_learning_rate()), read it before the step.
-  lr_known <- !is.null(.subset2(opt, "last_learning_rate"))
-  prog <- if (progress) fit_progress_new(max_steps, epochs, has_data) else NULL
-  tick <- 1L
-  recent <- function() h_loss[max(1L, step - 49L):step]
-
+  opt <- ctx$opt
+  ctx$save_every <- if (!is.null(backup) && is.numeric(backup$save_freq)) backup$save_freq else 0L
+  ctx$save_epochs <- !is.null(backup) && identical(backup$save_freq, "epoch")
+  # The learning rate of each step. A numeric rate is the same for every
+  # step until a callback changes it at the end of an epoch, so the loop
+  # writes it into the history in bulk (steps lr_from..step) before anything
+  # reads it; a schedule or a function is read after every step with
+  # fit_used_learning_rate() (until the optimizer reports the rate its last
+  # step used, the rate is read before the step instead).
+  ctx$lr_known <- !is.null(.subset2(opt, "last_learning_rate"))
+  ctx$lr_fixed <- !is.null(fit_config_learning_rate(opt))
+  ctx$lr_before <- !ctx$lr_fixed && !ctx$lr_known
+  ctx$lr_now <- fit_learning_rate(opt)
+  ctx$lr_from <- ctx$step + 1L
+  ctx$prog <- if (progress) fit_progress_new(max_steps, epochs, has_data) else NULL
+  ctx$tick <- 1L
   # What happens at the end of an epoch besides counting it: the validation
-  # loss, the callbacks, tol and the epoch's checkpoint. Returns the
-  # validation loss (NA without validation); sets code and msg to stop.
-  epoch_work <- has_val || length(cbs) > 0L || tol > 0 || save_epochs ||
-    (!is.null(prog) && has_data)
-  end_of_epoch <- function() {
-    val <- if (has_val) val_loss_of(par) else NA_real_
-    last_val <<- val
-    mean_loss <- if (epoch_first == step) h_loss[step] else mean(h_loss[epoch_first:step])
-    logs <- list(loss = mean_loss, val_loss = val)
-    for (i in seq_along(cbs)) {
-      out <- fit_callback_epoch_end(cbs[[i]], cb_state[[i]], epoch, logs, par, opt)
-      cb_state[[i]] <<- out$state
-      if (out$stop && code == 1L) {
-        code <<- 2L
-        msg <<- out$message
-      }
-    }
-    if (tol > 0 && code == 1L) {
-      gn <- if (epoch_first == step) h_gnorm[step] else mean(h_gnorm[epoch_first:step])
-      if (!has_data) {
-        if (gn < tol) {
-          code <<- 0L
-          msg <<- sprintf("converged: the gradient norm fell below tol after step %d", step)
-        } else if (step > 1L && abs(mean_loss - h_loss[step - 1L]) < tol) {
-          code <<- 0L
-          msg <<- sprintf("converged: the change of the loss fell below tol at step %d", step)
-        }
-      } else if (gn < tol) {
-        code <<- 0L
-        msg <<- sprintf("converged: the mean gradient norm of epoch %d fell below tol", epoch)
-      } else if (!is.na(prev_mean) && abs(mean_loss - prev_mean) < tol) {
-        code <<- 0L
-        msg <<- sprintf("converged: the mean loss changed by less than tol in epoch %d", epoch)
-      }
-      prev_mean <<- mean_loss
-    }
-    if (!is.null(prog) && has_data) {
-      fit_progress_epoch_end(prog, step, epoch, recent(), val, h_lr[step])
-    }
-    val
-  }
+  # loss, the callbacks, tol and the epoch's checkpoint.
+  ctx$epoch_work <- has_val || length(cbs) > 0L || tol > 0 || ctx$save_epochs
+  # The plain case (no extra arguments, an analytic gradient, in this
+  # process) calls fn and gr directly, as the local evaluator would: its call
+  # and list cost as much as the rest of the bookkeeping.
+  ctx$direct <- isTRUE(attr(evaluate, "direct"))
+  ctx$whole <- has_data && n_batches == 1L && !shuffle   # every batch is `data` itself
+  # Anything beyond the bare step (checked once per step).
+  ctx$extras <- !is.null(callback) || progress || ctx$epoch_work || ctx$save_every > 0L ||
+    !ctx$lr_fixed || has_data
 
-  interrupted <- function(cond) {
-    code <<- 3L
-    msg <<- sprintf("interrupted after step %d: returning the parameters reached so far", step)
-    invisible()
-  }
-  # The plain case (no data, no extra arguments, an analytic gradient in this
-  # process) calls fn and gr directly: the evaluator's call and list cost as
-  # much as the rest of the bookkeeping.
-  direct <- isTRUE(attr(evaluate, "direct"))
-  lr_now <- if (lr_known) NA_real_ else fit_learning_rate(opt)
-  lr_fixed <- lr_known || !is.null(fit_config_learning_rate(opt))
-  tryCatch(if (!finished && code == 1L) {
-    while (step < max_steps) {
-      if (batch >= n_batches) {
-        epoch <- epoch + 1L
-        batch <- 0L
-        epoch_first <- step + 1L
-        if (has_data) order <- if (shuffle) sample.int(n_obs) else seq_len(n_obs)
-      }
-      batch <- batch + 1L
-      if (direct) {
-        loss <- fn(par)
-        grad <- gr(par)
-        n_fn <- n_fn + 1
-        n_gr <- n_gr + 1
-      } else {
-        res <- if (has_data) {
-          first <- (batch - 1L) * batch_size + 1L
-          last <- min(batch * batch_size, n_obs)
-          evaluate(par, order[first:last], TRUE, order, c(first, last))
-        } else {
-          evaluate(par, NULL)
-        }
-        n_fn <- n_fn + res$n_fn
-        n_gr <- n_gr + res$n_gr
-        loss <- res$loss
-        grad <- res$grad
-      }
-      if (!(is.double(loss) && length(loss) == 1L && is.finite(loss) &&
-            is.null(attributes(loss)))) {
-        loss <- fit_check_loss(loss)
-        if (!is.finite(loss)) {
-          fit_nonfinite_start(step, sprintf("the loss is %s at the initial parameters",
-                                            format(loss)))
-          code <- 4L
-          msg <- sprintf(paste(
-            "stopped: the loss is %s at the parameters reached by step %d; returning the",
-            "parameters before that step, the last ones whose loss was finite"), format(loss), step)
-          break
-        }
-      }
-      flat_g <- if (is.list(grad)) unlist(grad, use.names = FALSE) else grad
-      gnorm <- sqrt(sum(flat_g * flat_g))
-      if (!is.finite(gnorm) && fit_not_all_finite(flat_g)) {
-        fit_nonfinite_start(step, "the gradient is not finite at the initial parameters")
-        code <- 4L
-        msg <- sprintf(paste(
-          "stopped before step %d: the gradient is not finite at the parameters reached by",
-          "step %d; returning those parameters"), step + 1L, step)
-        break
-      }
-      if (!lr_fixed) lr_now <- fit_learning_rate(opt)
-      new_par <- opt$step(grad, par)
-      step <- step + 1L
-      h_loss[step] <- loss
-      h_lr[step] <- fit_used_learning_rate(opt, lr_now)
-      h_gnorm[step] <- gnorm
-      if (has_data) h_epoch[step] <- epoch
-      prev_par <- par
-      par <- new_par
-      if (!is.null(callback)) {
-        info <- list(step = step, epoch = epoch, loss = loss, par = new_par,
-                     grad_norm = gnorm, learning_rate = h_lr[step])
-        if (isFALSE(callback(info))) {
-          code <- 2L
-          msg <- sprintf("stopped by the callback after step %d", step)
-        }
-      }
-      if (!is.null(prog) && (tick <- tick - 1L) <= 0L) {
-        tick <- fit_progress_tick(prog, step, epoch, recent(), last_val, h_lr[step])
-      }
-      if (batch >= n_batches) {
-        epochs_done <- epoch
-        if (epoch_work) {
-          v <- end_of_epoch()
-          if (has_val) h_val[step] <- v
-          # a callback may have changed the rate
-          if (!lr_known) lr_now <- fit_learning_rate(opt)
-          if (save_epochs) save_state()
-        }
-      }
-      if (save_every > 0L && step %% save_every == 0L && !(save_epochs && batch >= n_batches)) {
-        save_state()
-      }
-      if (code != 1L) break
-    }
-  }, interrupt = interrupted)
+  tryCatch(if (!ctx$finished && ctx$code == 1L) fit_loop(ctx), interrupt = function(cond) {
+    ctx$code <- 3L
+    ctx$msg <- sprintf("interrupted after step %d: returning the parameters reached so far",
+                       ctx$step)
+  })
 
-  if (is.null(msg)) {
-    msg <- if (!has_data) {
+  step <- ctx$step
+  if (ctx$lr_fixed && ctx$lr_from <= step) ctx$h_lr[ctx$lr_from:step] <- ctx$lr_now
+  ctx$lr_from <- step + 1L
+  if (!has_data) ctx$epoch <- ctx$epochs_done <- step
+  ctx$n_fn <- ctx$n_fn + ctx$n_direct
+  ctx$n_gr <- ctx$n_gr + ctx$n_direct
+  ctx$n_direct <- 0
+  code <- ctx$code
+  if (is.null(ctx$msg)) {
+    ctx$msg <- if (!has_data) {
       sprintf("step limit reached (%d steps)", step)
-    } else if (epochs_done == epochs) {
-      sprintf("epoch limit reached (%d epochs, %d steps)", epochs_done, step)
-    } else if (batch >= n_batches) {
-      sprintf("step limit reached (%d steps, after epoch %d)", step, epoch)
+    } else if (ctx$epochs_done == epochs) {
+      sprintf("epoch limit reached (%d epochs, %d steps)", ctx$epochs_done, step)
+    } else if (ctx$batch >= n_batches) {
+      sprintf("step limit reached (%d steps, after epoch %d)", step, ctx$epoch)
     } else {
-      sprintf("step limit reached (%d steps, during epoch %d)", step, epoch)
+      sprintf("step limit reached (%d steps, during epoch %d)", step, ctx$epoch)
     }
   }
-  if (code != 3L) finished <- TRUE
-  if (!is.null(prog) && step > 0L) {
-    fit_progress_done(prog, step, max(epoch, 1L), recent(), last_val, h_lr[step])
+  msg <- ctx$msg
+  if (code != 3L) ctx$finished <- TRUE
+  recent <- if (step > 0L) ctx$h_loss[max(1L, step - 49L):step] else numeric(0)
+  if (!is.null(ctx$prog) && step > 0L) {
+    fit_progress_done(ctx$prog, step, max(ctx$epoch, 1L), recent, ctx$last_val,
+                      ctx$h_lr[step])
   }
 
   # The parameters to return.
   restored_epoch <- NA_integer_
   if (code == 4L && startsWith(msg, "stopped: the loss")) {
-    final_par <- prev_par
+    final_par <- ctx$prev_par
   } else {
     final_par <- NULL
     if (code != 3L) {
       for (i in seq_along(cbs)) {
+        st <- ctx$cb_state[[i]]
         if (inherits(cbs[[i]], "rmsprop_callback_early_stopping") &&
-            cbs[[i]]$restore_best_weights && !is.null(cb_state[[i]]$best_par)) {
-          final_par <- cb_state[[i]]$best_par
-          restored_epoch <- cb_state[[i]]$best_epoch
+            cbs[[i]]$restore_best_weights && !is.null(st$best_par)) {
+          final_par <- st$best_par
+          restored_epoch <- st$best_epoch
           if (cbs[[i]]$verbose > 0L) {
             message(sprintf("Restoring model weights from the end of the best epoch: %d.",
                             restored_epoch))
@@ -458,41 +327,45 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
         }
       }
     }
-    if (is.null(final_par)) final_par <- opt$finalize_variable_values(par)
+    if (is.null(final_par)) final_par <- opt$finalize_variable_values(ctx$par)
   }
   value <- NA_real_
   tryCatch({
     res <- evaluate(final_par, if (has_data) seq_len(n_obs) else NULL, need_grad = FALSE)
-    n_fn <- n_fn + res$n_fn
+    ctx$n_fn <- ctx$n_fn + res$n_fn
     value <- fit_check_loss(res$loss)
   }, interrupt = function(cond) {
-    if (code != 3L) interrupted(cond)
+    if (code != 3L) {
+      code <<- ctx$code <- 3L
+      msg <<- ctx$msg <- sprintf(
+        "interrupted after step %d: returning the parameters reached so far", step)
+    }
   })
   if (code == 3L) message("minimize(): ", msg, ".")
   if (code == 4L) rmsprop_warn("nonfinite", paste0("minimize() ", msg, "."))
   if (!is.null(backup) && code != 3L) {
-    if (backup$delete_checkpoint) fit_checkpoint_remove(backup) else save_state()
+    if (backup$delete_checkpoint) fit_checkpoint_remove(backup) else fit_save_state(ctx)
   }
 
   keep <- seq_len(step)
   history <- data.frame(step = keep)
-  if (has_data) history$epoch <- h_epoch[keep]
-  history$loss <- h_loss[keep]
-  history$learning_rate <- h_lr[keep]
-  history$grad_norm <- h_gnorm[keep]
-  if (has_val) history$val_loss <- h_val[keep]
+  if (has_data) history$epoch <- ctx$h_epoch[keep]
+  history$loss <- ctx$h_loss[keep]
+  history$learning_rate <- ctx$h_lr[keep]
+  history$grad_norm <- ctx$h_gnorm[keep]
+  if (has_val) history$val_loss <- ctx$h_val[keep]
 
   structure(list(
     par = final_par,
     value = value,
-    counts = c(`function` = n_fn, gradient = n_gr),
+    counts = c(`function` = ctx$n_fn, gradient = ctx$n_gr),
     convergence = code,
     message = msg,
     history = history,
     optimizer = opt,
     steps = step,
-    epochs = as.integer(epochs_done),
-    elapsed = elapsed_before + proc.time()[["elapsed"]] - started,
+    epochs = as.integer(ctx$epochs_done),
+    elapsed = ctx$elapsed_before + proc.time()[["elapsed"]] - started,
     resumed_from = resumed_from,
     best_epoch = restored_epoch
   ), class = "rmsprop_fit")
@@ -686,27 +559,10 @@ fit_local_evaluator <- function(fn, gr, dots, data) {
     f <- fn
     g <- gr
   } else {
-    f <- NULL
-    g <- NULL
+    f <- function(p, batch) fn(p)
+    g <- if (is.null(gr)) NULL else function(p, batch) gr(p)
   }
-  if (!has_data && !length(dots)) {
-    if (is.null(gr)) {
-      return(function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
-        loss <- fn(par)
-        if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
-        list(loss = loss, grad = numerical_gradient(fn, par), n_fn = 1, n_gr = 1)
-      })
-    }
-    evaluate <- function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
-      loss <- fn(par)
-      if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
-      list(loss = loss, grad = gr(par), n_fn = 1, n_gr = 1)
-    }
-    # minimize() may call fn(par) and gr(par) itself: the same calls.
-    attr(evaluate, "direct") <- TRUE
-    return(evaluate)
-  }
-  function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
+  evaluate <- function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
     batch <- NULL
     if (has_data) {
       # All the rows in their order (a full batch without shuffling): no copy.
@@ -718,6 +574,10 @@ fit_local_evaluator <- function(fn, gr, dots, data) {
     grad <- if (is.null(g)) numerical_gradient(function(p) f(p, batch), par) else g(par, batch)
     list(loss = loss, grad = grad, n_fn = 1, n_gr = 1)
   }
+  # Without extra arguments and with an analytic gradient, minimize() calls
+  # fn(par[, batch]) and gr(par[, batch]) itself: the same calls, less cost.
+  if (!length(dots) && !is.null(gr)) attr(evaluate, "direct") <- TRUE
+  evaluate
 }
 
 fit_evaluator <- function(engine, fn, gr, dots, data) {

@@ -4,8 +4,9 @@
 #
 # Owns: when to look at the clock and when to draw. In an interactive session
 # the line is redrawn in place (at most ten times a second); otherwise (a
-# script under Rscript, a batch job) a new line goes to stderr at the end of
-# an epoch that lasted a while, or every few seconds, so logs show progress.
+# script under Rscript, a batch job) a new line goes to stderr when a new
+# epoch has begun (at most one a second), or every five seconds, so logs of
+# batch jobs show progress.
 # Must never: cost the training loop more than a counter per step (the clock
 # is read only every `every` steps, a number adapted to the speed of the
 # steps), or print to stdout outside interactive sessions.
@@ -23,6 +24,7 @@ fit_progress_new <- function(max_steps, epochs, has_data, interactive = base::in
   p$min_gap <- if (interactive) 0.1 else 5
   p$width <- 0L
   p$drawn <- FALSE
+  p$drawn_epoch <- 0L
   p
 }
 
@@ -35,7 +37,10 @@ fit_progress_tick <- function(p, step, epoch, recent, val_loss, lr, force = FALS
   p$last_check <- now
   if (gap < 0.01 && p$every < 65536L) p$every <- p$every * 2L
   else if (gap > 0.05 && p$every > 1L) p$every <- p$every %/% 2L
-  if (force || now - p$last_draw >= p$min_gap) {
+  # In scripts also a line when a new epoch has begun, at most one a second.
+  new_epoch <- !p$interactive && p$has_data && epoch > p$drawn_epoch &&
+    now - p$last_draw >= 1
+  if (force || new_epoch || now - p$last_draw >= p$min_gap) {
     fit_progress_draw(p, step, epoch, recent, val_loss, lr, now)
   }
   p$every
@@ -59,6 +64,7 @@ fit_progress_line <- function(p, step, epoch, recent, val_loss, lr, now) {
 
 fit_progress_draw <- function(p, step, epoch, recent, val_loss, lr, now) {
   p$last_draw <- now
+  p$drawn_epoch <- epoch
   line <- fit_progress_line(p, step, epoch, recent, val_loss, lr, now)
   if (p$interactive) {
     pad <- max(0L, p$width - nchar(line))
@@ -85,14 +91,4 @@ fit_format_seconds <- function(s) {
   if (s < 60) return(sprintf("%ds", s))
   if (s < 3600) return(sprintf("%dm%02ds", s %/% 60, s %% 60))
   sprintf("%dh%02dm", s %/% 3600, (s %% 3600) %/% 60)
-}
-
-# At the end of an epoch (with `data`): in scripts a line per epoch, at most
-# one a second; in interactive sessions the usual redraw limit.
-fit_progress_epoch_end <- function(p, step, epoch, recent, val_loss, lr) {
-  now <- proc.time()[["elapsed"]]
-  if (now - p$last_draw >= if (p$interactive) 0.1 else 1) {
-    fit_progress_draw(p, step, epoch, recent, val_loss, lr, now)
-  }
-  invisible()
 }
