@@ -16,9 +16,10 @@ configs <- kill_configs()
 cat(sprintf("reference runs (%d configurations) ...\n", length(configs)))
 refs <- lapply(configs, kill_reference)
 for (i in seq_along(configs)) {
-  cat(sprintf("  config %d: %d steps, %d epochs, %s, save_freq = %s, %.1f s\n", i,
-              refs[[i]]$result$steps, refs[[i]]$result$epochs, refs[[i]]$result$message,
-              format(configs[[i]]$save_freq), refs[[i]]$seconds))
+  r <- refs[[i]]$result
+  cat(sprintf("  config %d: %d steps, %d epochs, %d learning rates, save_freq = %s, %.1f s: %s\n",
+              i, r$steps, r$epochs, length(unique(r$history$learning_rate)),
+              format(configs[[i]]$save_freq), refs[[i]]$seconds, r$message))
 }
 set.seed(seed)
 tot <- c(trials = 0, kills = 0, resumes = 0, identical = 0, checkpoint_left = 0)

@@ -30,7 +30,7 @@ kill_child_run <- function(cfg, dir, out) {
                   callbacks = list(
                     callback_reduce_lr_on_plateau("loss", factor = 0.5, patience = 1,
                                                   min_delta = 0.05),
-                    callback_early_stopping(patience = 4, restore_best_weights = TRUE),
+                    callback_early_stopping(patience = 10, restore_best_weights = TRUE),
                     callback_backup_and_restore(dir, save_freq = cfg$save_freq)))
   res <- list(par = fit$par, value = fit$value, counts = fit$counts,
               convergence = fit$convergence, message = fit$message, history = fit$history,
@@ -44,11 +44,12 @@ kill_child_run <- function(cfg, dir, out) {
   invisible(fit$resumed_from)
 }
 
-kill_configs <- function() {
+kill_configs <- function(scale = 1) {
+  w <- function(k) as.integer(max(1, round(k * scale)))
   list(
-    list(problem = 1L, seed = 1L, batch_size = 16L, epochs = 12L, save_freq = "epoch", work = 20L),
-    list(problem = 2L, seed = 2L, batch_size = 25L, epochs = 15L, save_freq = 3L, work = 20L),
-    list(problem = 1L, seed = 3L, batch_size = 40L, epochs = 20L, save_freq = 1L, work = 5L)
+    list(problem = 1L, seed = 1L, batch_size = 16L, epochs = 30L, save_freq = "epoch", work = w(3000)),
+    list(problem = 2L, seed = 2L, batch_size = 25L, epochs = 40L, save_freq = 3L, work = w(3000)),
+    list(problem = 1L, seed = 3L, batch_size = 40L, epochs = 60L, save_freq = 1L, work = w(1000))
   )
 }
 
