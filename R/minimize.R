@@ -329,6 +329,9 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
     }
     if (is.null(final_par)) final_par <- opt$finalize_variable_values(ctx$par)
   }
+  # A kept checkpoint holds the finished run (before the final evaluation,
+  # which the rerun makes again).
+  if (!is.null(backup) && code != 3L && !backup$delete_checkpoint) fit_save_state(ctx)
   value <- NA_real_
   tryCatch({
     res <- evaluate(final_par, if (has_data) seq_len(n_obs) else NULL, need_grad = FALSE)
@@ -343,9 +346,7 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   })
   if (code == 3L) message("minimize(): ", msg, ".")
   if (code == 4L) rmsprop_warn("nonfinite", paste0("minimize() ", msg, "."))
-  if (!is.null(backup) && code != 3L) {
-    if (backup$delete_checkpoint) fit_checkpoint_remove(backup) else fit_save_state(ctx)
-  }
+  if (!is.null(backup) && code != 3L && backup$delete_checkpoint) fit_checkpoint_remove(backup)
 
   keep <- seq_len(step)
   history <- data.frame(step = keep)
