@@ -139,28 +139,17 @@ fit_loop_save <- function(here, ctx) {
 fit_loop <- function(ctx) {
   # Cold locals first ...
   cbs_any <- length(ctx$cbs) > 0L
-  callback <- ctx$callback
   prog <- ctx$prog
   epoch_work <- ctx$epoch_work
   save_every <- ctx$save_every
   save_epochs <- ctx$save_epochs
-  lr_fixed <- ctx$lr_fixed
   whole <- ctx$whole
-  batch_size <- ctx$batch_size
-  n_obs <- ctx$n_obs
-  n_batches <- ctx$n_batches
-  shuffle <- ctx$shuffle
-  data <- ctx$data
   evaluate <- ctx$evaluate
   has_val <- ctx$has_val
-  h_epoch <- ctx$h_epoch
   h_lr <- ctx$h_lr
   h_val <- ctx$h_val
-  order <- ctx$order
   epoch_first <- ctx$epoch_first
   epochs_done <- ctx$epochs_done
-  epoch <- ctx$epoch
-  batch <- ctx$batch
   lr_from <- ctx$lr_from
   tick <- ctx$tick
   code <- ctx$code
@@ -168,8 +157,21 @@ fit_loop <- function(ctx) {
   lr_now <- ctx$lr_now
   n_fn <- ctx$n_fn
   n_gr <- ctx$n_gr
+  res <- out <- info <- reply <- NULL
+  # ... then those of mini-batches and callbacks ...
+  shuffle <- ctx$shuffle
+  n_obs <- ctx$n_obs
+  batch_size <- ctx$batch_size
+  n_batches <- ctx$n_batches
+  data <- ctx$data
+  h_epoch <- ctx$h_epoch
+  order <- ctx$order
   first <- last <- 0L
-  rows <- res <- out <- info <- NULL
+  rows <- NULL
+  lr_fixed <- ctx$lr_fixed
+  callback <- ctx$callback
+  epoch <- ctx$epoch
+  batch <- ctx$batch
   # ... then the ones every step reads.
   max_steps <- ctx$max_steps
   has_data <- ctx$has_data
@@ -263,7 +265,8 @@ fit_loop <- function(ctx) {
       if (!is.null(callback)) {
         info <- list(step = step, epoch = epoch, loss = loss, par = par, grad_norm = gnorm,
                      learning_rate = if (lr_fixed) lr_now else h_lr[step])
-        if (isFALSE(callback(info))) {
+        reply <- callback(info)
+        if (is.logical(reply) && length(reply) == 1L && !is.na(reply) && !reply) {
           code <- 2L
           msg <- sprintf("stopped by the callback after step %d", step)
         }
