@@ -271,8 +271,7 @@ fit_callback_epoch_end <- function(cb, state, epoch, logs, par, opt) {
   if (inherits(cb, "rmsprop_callback_reduce_lr_on_plateau")) {
     current <- logs[[cb$monitor]]
     if (is.na(current)) return(list(state = state, stop = FALSE))
-    in_cooldown <- state$cooldown_counter > 0L
-    if (in_cooldown) {
+    if (state$cooldown_counter > 0L) {
       state$cooldown_counter <- state$cooldown_counter - 1L
       state$wait <- 0L
     }

@@ -218,7 +218,7 @@ fit_loop <- function(ctx) {
       n_direct <- n_direct + 1
     } else {
       res <- if (has_data) {
-        evaluate(par, order[first:last], TRUE, order, c(first, last))
+        evaluate(par, order[first:last], need_grad = TRUE, order = order, span = c(first, last))
       } else {
         evaluate(par, NULL)
       }

@@ -44,8 +44,8 @@ test_that("a long run writes a line when an epoch has begun, at most one a secon
   }
   err <- capture.output({
     set.seed(2)
-    minimize(c(0, 0, 0), pr_bfn, slow_gr, data = pr_data, batch_size = 8, epochs = 12,
-             progress = TRUE)
+    fit <- minimize(c(0, 0, 0), pr_bfn, slow_gr, data = pr_data, batch_size = 8, epochs = 12,
+                    progress = TRUE)
   }, type = "message")
   # 48 steps of at least 30 ms: about 1.5 s, so at least one line before the last
   expect_gte(length(err), 2L)
