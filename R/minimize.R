@@ -277,6 +277,8 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   fingerprint <- if (is.null(backup)) NULL else
     fit_fingerprint(par, opt, has_data, data, batch_size, epochs, max_steps, shuffle, tol,
                     is.null(gr), validation, cbs)
+  # A checkpoint of another problem is refused before anything starts.
+  ck <- if (is.null(backup)) NULL else fit_checkpoint_load(backup, fingerprint)
   dots <- list(...)
   evaluate <- fit_evaluator(engine, fn, gr, dots, data)
   cleanup <- attr(evaluate, "cleanup")
@@ -307,12 +309,9 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   ctx$started <- started
   fit_state_init(ctx, par, opt, cbs)
   resumed_from <- NA_integer_
-  if (!is.null(backup)) {
-    ck <- fit_checkpoint_load(backup, fingerprint)
-    if (!is.null(ck)) {
-      fit_state_restore(ctx, ck$state)
-      resumed_from <- ctx$step
-    }
+  if (!is.null(ck)) {
+    fit_state_restore(ctx, ck$state)
+    resumed_from <- ctx$step
   }
   opt <- ctx$opt
   ctx$save_every <- if (!is.null(backup) && is.numeric(backup$save_freq)) backup$save_freq else 0L
