@@ -2,7 +2,8 @@
 # minimize() in child R processes are killed with SIGKILL at random moments
 # (during steps and during checkpoint writes), started again with the same
 # call until they finish, and compared bit for bit with runs that were never
-# interrupted. Prints trials / kills / resumes / identical.
+# interrupted. Prints trials / kills (and how many landed inside a checkpoint
+# write, seen by the temporary file they left) / resumes / identical.
 #
 # Usage: Rscript tools/kill-resume.R [trials] [seed]   (from the package
 # directory, rmsprop installed; R_LIBS=... to pick the library; needs callr)
@@ -22,15 +23,17 @@ for (i in seq_along(configs)) {
               format(configs[[i]]$save_freq), refs[[i]]$seconds, r$message))
 }
 set.seed(seed)
-tot <- c(trials = 0, kills = 0, resumes = 0, identical = 0, checkpoint_left = 0)
+tot <- c(trials = 0, kills = 0, resumes = 0, torn_writes = 0, identical = 0,
+         checkpoint_left = 0)
 for (t in seq_len(trials)) {
   i <- (t - 1L) %% length(configs) + 1L
   r <- kill_trial(configs[[i]], refs[[i]], max_kills = sample(1:4, 1))
-  tot <- tot + c(1, r$kills, r$resumes, r$identical, r$checkpoint_left)
+  tot <- tot + c(1, r$kills, r$resumes, r$torn_writes, r$identical, r$checkpoint_left)
   if (!r$identical) cat(sprintf("  trial %d (config %d): NOT identical\n", t, i))
   if (t %% 10L == 0L) cat(sprintf("  %d trials done\n", t))
 }
-cat(sprintf("%d trials, %d kills, %d resumes, %d identical, %d checkpoints left behind\n",
-            tot[["trials"]], tot[["kills"]], tot[["resumes"]], tot[["identical"]],
-            tot[["checkpoint_left"]]))
+cat(sprintf(paste("%d trials, %d kills (%d inside a checkpoint write), %d resumes,",
+                  "%d identical, %d checkpoints left behind\n"),
+            tot[["trials"]], tot[["kills"]], tot[["torn_writes"]], tot[["resumes"]],
+            tot[["identical"]], tot[["checkpoint_left"]]))
 quit(status = if (tot[["identical"]] == tot[["trials"]]) 0L else 1L)

@@ -93,8 +93,10 @@ kill_trial <- function(cfg, reference, max_kills = 3L) {
   ck <- file.path(dir, "rmsprop-checkpoint.rds")
   kills <- 0L
   resumes <- 0L
+  torn <- 0L   # kills that landed inside a checkpoint write (its temporary file is left)
   repeat {
     if (file.exists(ck)) resumes <- resumes + 1L
+    if (length(list.files(dir, pattern = "^rmsprop-checkpoint-.*\\.tmp$"))) torn <- torn + 1L
     p <- kill_start(cfg, dir, out)
     if (kills < max_kills) {
       # anywhere from start-up to a little past the end of a whole run
@@ -112,6 +114,6 @@ kill_trial <- function(cfg, reference, max_kills = 3L) {
     stop("a run failed: ", paste(p$read_all_error(), collapse = " "))
   }
   res <- readRDS(out)
-  list(kills = kills, resumes = resumes, identical = identical(res, reference$result),
-       checkpoint_left = file.exists(ck))
+  list(kills = kills, resumes = resumes, torn_writes = torn,
+       identical = identical(res, reference$result), checkpoint_left = file.exists(ck))
 }

@@ -211,3 +211,18 @@ test_that("runs killed with SIGKILL resume to identical results", {
     expect_false(r$checkpoint_left)
   }
 })
+
+test_that("checkpoints work with an engine", {
+  run <- function(dir, cb = NULL) {
+    set.seed(8)
+    minimize(rep(0, 4), ck_fn, ck_gr, data = ck_data, batch_size = 8, epochs = 4,
+             progress = FALSE, engine = "sequential", callback = cb,
+             callbacks = list(callback_backup_and_restore(dir, save_freq = 3)))
+  }
+  ref <- run(ck_dir())
+  dir <- ck_dir()
+  expect_message(run(dir, ck_interrupt_at(10)), "interrupted")
+  again <- run(dir)
+  expect_identical(again$resumed_from, 9L)
+  expect_identical(ck_same(again), ck_same(ref))
+})

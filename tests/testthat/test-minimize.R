@@ -350,3 +350,17 @@ test_that("a gradient with the wrong structure is the optimizer's error", {
                class = "rmsprop_error")
   expect_identical(opt$iterations, 0)
 })
+
+test_that("the history has the rate each step used; a rate function runs once per step", {
+  skip_if(is.null(optimizer_rmsprop()$last_learning_rate),
+          "the optimizer does not report the rate of its last step yet")
+  calls <- 0
+  rate <- function(step) {
+    calls <<- calls + 1
+    0.05 / (1 + step)
+  }
+  fit <- minimize(c(0, 0, 0), ls_loss, ls_grad, steps = 30, progress = FALSE,
+                  optimizer = optimizer_rmsprop(rate))
+  expect_identical(calls, 30)
+  expect_identical(fit$history$learning_rate, 0.05 / (1 + 0:29))
+})
