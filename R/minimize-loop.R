@@ -138,6 +138,7 @@ fit_loop_save <- function(here, ctx) {
 
 fit_loop <- function(ctx) {
   # Cold locals first ...
+  here <- environment()
   cbs_any <- length(ctx$cbs) > 0L
   prog <- ctx$prog
   epoch_work <- ctx$epoch_work
@@ -190,7 +191,7 @@ fit_loop <- function(ctx) {
   gnorm <- 0
   grad <- NULL
   loss <- 0
-  here <- environment()
+
   on.exit(fit_loop_export(here, ctx))
   ctx$h_loss <- ctx$h_gnorm <- ctx$h_lr <- ctx$h_epoch <- ctx$h_val <- NULL  # one reference each
 
