@@ -84,7 +84,8 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patienc
 #' fit <- minimize(c(5, -3), function(p) sum(abs(p)), function(p) sign(p),
 #'                 steps = 300, progress = FALSE,
 #'                 optimizer = optimizer_rmsprop(learning_rate = 0.5),
-#'                 callbacks = list(callback_reduce_lr_on_plateau("loss", patience = 5)))
+#'                 callbacks = list(callback_reduce_lr_on_plateau("loss", factor = 0.5,
+#'                                                                patience = 5, min_lr = 1e-3)))
 #' unique(fit$history$learning_rate)
 callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, patience = 10,
                                           verbose = 0, mode = "auto", min_delta = 1e-4,
@@ -139,7 +140,8 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
 #' fit <- minimize(c(3, -2), function(p) sum((p - 1)^2), function(p) 2 * (p - 1),
 #'                 steps = 500, progress = FALSE,
 #'                 callbacks = list(callback_backup_and_restore(dir, save_freq = 100)))
-#' # had the process died, the same call would have resumed from the last save
+#' # Had the R process died, the same call would have resumed from the last
+#' # save. The run finished, so its checkpoint is gone:
 #' file.exists(file.path(dir, "rmsprop-checkpoint.rds"))
 callback_backup_and_restore <- function(backup_dir, save_freq = "epoch",
                                         delete_checkpoint = TRUE) {
