@@ -23,8 +23,19 @@ kill_child_run <- function(cfg, dir, out) {
     for (k in seq_len(cfg$work)) g <- drop(-2 * crossprod(batch$x, batch$y - batch$x %*% b))
     g / nrow(batch) + stats::rnorm(length(b), sd = 0.01)
   }
+  start <- rep(0, 5)
+  big <- if (is.null(cfg$big)) 0 else cfg$big
+  if (big > 0) {
+    # a large block of parameters (a big model): checkpoints take a while to
+    # write, so that kills land inside writes too
+    fn_small <- fn
+    gr_small <- gr
+    fn <- function(p, batch) fn_small(p$b, batch) + 1e-6 * sum(p$w^2)
+    gr <- function(p, batch) list(b = gr_small(p$b, batch), w = 2e-6 * p$w)
+    start <- list(b = start, w = seq(-1, 1, length.out = big))
+  }
   set.seed(cfg$seed)
-  fit <- minimize(rep(0, 5), fn, gr, data = train, validation_data = valid,
+  fit <- minimize(start, fn, gr, data = train, validation_data = valid,
                   batch_size = cfg$batch_size, epochs = cfg$epochs, progress = FALSE,
                   optimizer = optimizer_rmsprop(0.02, momentum = 0.5, centered = cfg$problem == 2L),
                   callbacks = list(
@@ -49,7 +60,9 @@ kill_configs <- function(scale = 1) {
   list(
     list(problem = 1L, seed = 1L, batch_size = 16L, epochs = 30L, save_freq = "epoch", work = w(3000)),
     list(problem = 2L, seed = 2L, batch_size = 25L, epochs = 40L, save_freq = 3L, work = w(3000)),
-    list(problem = 1L, seed = 3L, batch_size = 40L, epochs = 60L, save_freq = 1L, work = w(1000))
+    list(problem = 1L, seed = 3L, batch_size = 40L, epochs = 60L, save_freq = 1L, work = w(1000)),
+    list(problem = 2L, seed = 4L, batch_size = 20L, epochs = 6L, save_freq = 4L, work = w(200),
+         big = as.integer(1e6 * scale))
   )
 }
 
@@ -83,8 +96,11 @@ kill_reference <- function(cfg) {
 }
 
 # One trial: start, kill at a random moment, start again... at most
-# `max_kills` kills, then let it finish. Returns kills, resumes (starts that
-# found a checkpoint) and whether the result is identical to the reference.
+# `max_kills` kills, then let it finish. Half of the kills aim at checkpoint
+# writes: they wait for a temporary checkpoint file to appear and kill then.
+# Returns kills, resumes (starts that found a checkpoint), torn writes (kills
+# that left a temporary file) and whether the result is identical to the
+# reference.
 kill_trial <- function(cfg, reference, max_kills = 3L) {
   dir <- tempfile("run-")
   dir.create(dir)
@@ -101,7 +117,16 @@ kill_trial <- function(cfg, reference, max_kills = 3L) {
     if (kills < max_kills) {
       # anywhere from start-up to a little past the end of a whole run
       deadline <- proc.time()[["elapsed"]] + stats::runif(1, 0, 1.1 * reference$seconds)
-      while (p$is_alive() && proc.time()[["elapsed"]] < deadline) Sys.sleep(0.005)
+      if (stats::runif(1) < 0.5) {
+        # or in the middle of a checkpoint write
+        deadline <- proc.time()[["elapsed"]] + 1.1 * reference$seconds
+        while (p$is_alive() && proc.time()[["elapsed"]] < deadline &&
+               !length(list.files(dir, pattern = "^rmsprop-checkpoint-.*\\.tmp$"))) {
+          Sys.sleep(0.0005)
+        }
+      } else {
+        while (p$is_alive() && proc.time()[["elapsed"]] < deadline) Sys.sleep(0.005)
+      }
       if (p$is_alive()) {
         tools::pskill(p$get_pid(), tools::SIGKILL)
         p$wait()
