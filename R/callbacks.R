@@ -119,10 +119,13 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
 #' the other callbacks. It is written to a temporary file in `backup_dir` and
 #' then renamed, so a crash while writing never leaves a broken checkpoint.
 #' A checkpoint written by another problem (another parameter structure,
-#' starting point, optimizer configuration, data size, batch size, number of
-#' epochs or steps, validation or callbacks) is refused with an error of class
+#' starting point, optimizer configuration or state, data size or columns,
+#' first or last data row, batch size, number of epochs or steps, `shuffle`,
+#' `tol`, validation or callbacks) is refused with an error of class
 #' `rmsprop_error_checkpoint`, never used silently; delete the file to start
-#' afresh. A run stopped with Ctrl-C keeps its checkpoint.
+#' afresh. (Only the first and last rows of `data` are compared: a data set
+#' changed elsewhere, with the same size, is not detected.) A run stopped with
+#' Ctrl-C keeps its checkpoint.
 #'
 #' @param backup_dir An existing directory for the checkpoint file
 #'   (`rmsprop-checkpoint.rds`). Use one directory per run.

@@ -35,6 +35,8 @@ fit_fingerprint <- function(par, opt, has_data, data, batch_size, epochs, max_st
     data_rows = if (has_data) NROW(data) else 0L,
     data_columns = if (has_data) list(class = class(data)[1], names = colnames(data),
                                       ncol = NCOL(data)) else NULL,
+    # the first and the last row: a cheap look at the contents
+    data_rows_seen = if (has_data) fit_end_rows(data) else NULL,
     batch_size = as.integer(batch_size),
     epochs = as.integer(epochs),
     steps = as.integer(max_steps),
@@ -42,11 +44,17 @@ fit_fingerprint <- function(par, opt, has_data, data, batch_size, epochs, max_st
     tol = tol,
     numeric_gradient = numeric_gradient,
     validation = if (is.null(validation)) "none" else
-      if (validation$kind == "function") "function" else NROW(validation$data),
+      if (validation$kind == "function") "function" else fit_end_rows(validation$data),
     callbacks = lapply(callbacks, function(cb) {
       if (inherits(cb, "rmsprop_callback_backup_and_restore")) cb["save_freq"] else unclass(cb)
     })
   )
+}
+
+fit_end_rows <- function(x) {
+  n <- NROW(x)
+  rows <- x[unique(c(1L, n)), , drop = FALSE]
+  list(n = n, rows = if (is.data.frame(rows)) lapply(rows, unclass) else unname(rows))
 }
 
 fit_optimizer_fingerprint <- function(opt) {
@@ -82,6 +90,7 @@ fit_checkpoint_describe <- function(field) {
          optimizer = "the optimizer's configuration or state",
          data_rows = "the number of rows of `data`",
          data_columns = "the columns of `data`",
+         data_rows_seen = "the contents of `data`",
          batch_size = "`batch_size`",
          epochs = "`epochs`",
          steps = "`steps`",

@@ -145,6 +145,7 @@ test_that("a checkpoint of another problem is refused, never used", {
     list(optimizer = optimizer_rmsprop(0.01, momentum = 0.5)),
     list(optimizer = optimizer_rmsprop(learning_rate_schedule_exponential_decay(0.01, 10, 0.5))),
     list(data = ck_data[1:30, ]),
+    list(data = transform(ck_data, y = rev(y))),
     list(batch_size = 4),
     list(epochs = 4),
     list(shuffle = FALSE),
