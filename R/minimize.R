@@ -416,12 +416,14 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   if (!is.null(backup) && code != 3L && backup$delete_checkpoint) fit_checkpoint_remove(backup)
 
   keep <- seq_len(step)
-  history <- data.frame(step = keep)
+  history <- list(step = keep)
   if (has_data) history$epoch <- ctx$h_epoch[keep]
   history$loss <- ctx$h_loss[keep]
   history$learning_rate <- ctx$h_lr[keep]
   history$grad_norm <- ctx$h_gnorm[keep]
   if (has_val) history$val_loss <- ctx$h_val[keep]
+  # what data.frame() makes of these columns, without its checks
+  history <- structure(history, class = "data.frame", row.names = c(NA_integer_, -step))
 
   structure(list(
     par = final_par,
