@@ -52,12 +52,12 @@ is_single_number <- function(x) {
 check_number <- function(x, arg, lower = -Inf, upper = Inf, lower_open = FALSE,
                          upper_open = FALSE, null_ok = FALSE, whole = FALSE) {
   if (is.null(x) && null_ok) return(invisible(NULL))
-  range_text <- number_range_text(lower, upper, lower_open, upper_open, whole)
   bad <- !is_single_number(x) ||
     (if (lower_open) x <= lower else x < lower) ||
     (if (upper_open) x >= upper else x > upper) ||
     (whole && x != round(x))
   if (bad) {
+    range_text <- number_range_text(lower, upper, lower_open, upper_open, whole)
     rmsprop_abort(
       "argument",
       sprintf("`%s` must be %s%s, not %s.", arg, range_text,

@@ -98,21 +98,21 @@ is_run <- function(r) {
   r[length(r)] - r[1L] + 1L == length(r) && !is.unsorted(r, strictly = TRUE)
 }
 
-# The weighted sum of gradient structures, in shard order; NULL leaves stay NULL.
+# The weighted sum of gradient structures, in shard order, element by
+# element; put back into the first shard's structure (structure.R), where
+# NULL leaves stay NULL. Shards whose gradients have another length than the
+# first's are a worker's error.
 combine_gradients <- function(grads, weights) {
-  first <- grads[[1L]]
-  if (is.null(first)) return(NULL)
-  if (is.list(first)) {
-    out <- lapply(seq_along(first), function(i) {
-      combine_gradients(lapply(grads, function(g) g[[i]]), weights)
-    })
-    attributes(out) <- attributes(first)
-    return(out)
+  flat <- lapply(grads, function(g) as.double(unlist(g, use.names = FALSE)))
+  n <- length(flat[[1L]])
+  if (any(lengths(flat) != n)) {
+    rmsprop_abort("worker", sprintf(
+      "the shards' gradients differ in length (%s numbers): `gr` must return the structure of `par`.",
+      paste(lengths(flat), collapse = ", ")))
   }
-  acc <- weights[1L] * as.double(first)
-  for (k in seq_along(grads)[-1L]) acc <- acc + weights[k] * as.double(grads[[k]])
-  attributes(acc) <- attributes(first)
-  acc
+  acc <- weights[1L] * flat[[1L]]
+  for (k in seq_along(flat)[-1L]) acc <- acc + weights[k] * flat[[k]]
+  relist_flat(acc, grads[[1L]])
 }
 
 raise_worker_error <- function(res, what) {
@@ -392,7 +392,7 @@ engine_evaluator <- function(engine, fn, gr, dots, data) {
         }
       }
       g <- unlist(lapply(res, `[[`, "partials"), use.names = FALSE)
-      return(list(loss = loss, grad = fit_relist(g, par), n_fn = 1, n_gr = 1))
+      return(list(loss = loss, grad = relist_flat(g, par), n_fn = 1, n_gr = 1))
     }
     # Each shard is described by a range of rows when the batch is a run of
     # consecutive rows (a full batch or batches in order: the worker keeps

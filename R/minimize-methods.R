@@ -154,10 +154,21 @@ format.rmsprop_fit <- function(x, digits = 6L, ...) {
             fit_convergence_text(x$convergence), x$convergence),
     sprintf("  message: %s", x$message),
     sprintf("  value:   %s (%s)", format(x$value, digits = digits), first),
+    fit_format_val_loss(h, digits),
     sprintf("  par:     %s", fit_format_par(x$par, digits)),
     sprintf("  counts:  function %d, gradient %d", as.integer(x$counts[["function"]]),
             as.integer(x$counts[["gradient"]]))
   )
+}
+
+# The validation line of format(): the last and the best validation loss.
+fit_format_val_loss <- function(h, digits) {
+  v <- h$val_loss
+  if (is.null(v) || all(is.na(v))) return(character(0))
+  at <- which(!is.na(v))
+  best <- at[which.min(v[at])]
+  sprintf("  val_loss: %s (best %s at step %d)", format(v[at[length(at)]], digits = digits),
+          format(v[best], digits = digits), h$step[best])
 }
 
 #' @rdname rmsprop_fit-methods

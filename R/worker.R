@@ -10,7 +10,7 @@
 # writes the worker's connection to the driver itself, and only between its
 # "ready" and the driver's "done".
 
-worker_functions <- c("fit_call", "fit_check_loss", "fit_relist", "numerical_partials",
+worker_functions <- c("fit_call", "fit_check_loss", "relist_flat", "numerical_partials",
                       "worker_batch",
                       "rmsprop_abort", "describe_value", "worker_load", "worker_task",
                       "worker_state", "worker_setup", "worker_cleanup",
@@ -58,7 +58,7 @@ worker_task <- function(state, task, par) {
       if (task$need_grad) {
         grad <- if (is.null(state$gr)) {
           f <- function(p) fit_call(state$fn, p, batch, state$dots, TRUE)
-          fit_relist(numerical_partials(f, par, seq_along(unlist(par, use.names = FALSE))), par)
+          relist_flat(numerical_partials(f, par, seq_along(unlist(par, use.names = FALSE))), par)
         } else {
           fit_call(state$gr, par, batch, state$dots, TRUE)
         }

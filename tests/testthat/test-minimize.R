@@ -208,25 +208,47 @@ test_that("tol stops the run when the loss stops changing", {
 
 test_that("non-finite losses and gradients stop the run cleanly", {
   fn <- function(b) if (b[1] > 0.025) NaN else ls_loss(b)
+  opt0 <- optimizer_rmsprop(0.002)
   expect_warning(
-    fit <- minimize(c(0, 0, 0), fn, ls_grad, steps = 100),
+    fit <- minimize(c(0, 0, 0), fn, ls_grad, steps = 100, optimizer = opt0),
     class = "rmsprop_warning_nonfinite"
   )
+  # the hand loop: the first parameters whose loss is not finite are after step k
+  opt <- optimizer_rmsprop(0.002)
+  path <- list(c(0, 0, 0))
+  repeat {
+    b <- path[[length(path)]]
+    if (!is.finite(fn(b))) break
+    path[[length(path) + 1L]] <- opt$step(ls_grad(b), b)
+  }
+  k <- length(path) - 1L
+  expect_gt(k, 3L)
   expect_identical(fit$convergence, 4L)
+  expect_identical(fit$steps, k)
+  expect_identical(fit$par, path[[k]])          # the last parameters with a finite loss
+  expect_true(is.finite(fit$value))
+  expect_identical(fit$value, ls_loss(path[[k]]))
+  expect_identical(fit$value, fit$history$loss[k])
+  expect_match(fit$message, "last ones whose loss was finite")
   expect_identical(fit$optimizer$iterations, as.numeric(fit$steps))
   expect_true(all(is.finite(fit$history$loss)))
 
   gr <- function(b) if (b[1] > 0.025) c(Inf, 0, 0) else ls_grad(b)
-  expect_warning(fit2 <- minimize(c(0, 0, 0), ls_loss, gr, steps = 100),
+  expect_warning(fit2 <- minimize(c(0, 0, 0), ls_loss, gr, steps = 100, optimizer = opt0),
                  "gradient is not finite")
   expect_identical(fit2$convergence, 4L)
   expect_identical(fit2$optimizer$iterations, as.numeric(fit2$steps))
-  expect_identical(fit2$par, fit$par)
+  # the loss is finite where the gradient is not: those parameters are returned
+  expect_identical(fit2$par, path[[k + 1L]])
+  expect_identical(fit2$value, ls_loss(path[[k + 1L]]))
 
   expect_error(minimize(c(0, 0, 0), function(b) NA_real_, ls_grad),
                class = "rmsprop_error_value")
   expect_error(minimize(c(0, 0, 0), ls_loss, function(b) c(NaN, 0, 0)),
                "initial parameters", class = "rmsprop_error_value")
+  # a norm that overflows is not a non-finite gradient
+  big <- minimize(c(0, 0), function(p) sum(p), function(p) c(1e200, 1e200), steps = 3)
+  expect_identical(big$convergence, 1L)
 })
 
 test_that("mini-batches visit every row once per epoch, reproducibly", {
@@ -327,4 +349,55 @@ test_that("a gradient with the wrong structure is the optimizer's error", {
   expect_error(minimize(c(1, 2), function(p) sum(p^2), function(p) 1, optimizer = opt),
                class = "rmsprop_error")
   expect_identical(opt$iterations, 0)
+})
+
+test_that("the history has the rate each step used; a rate function runs once per step", {
+  calls <- 0
+  rate <- function(step) {
+    calls <<- calls + 1
+    0.05 / (1 + step)
+  }
+  fit <- minimize(c(0, 0, 0), ls_loss, ls_grad, steps = 30, progress = FALSE,
+                  optimizer = optimizer_rmsprop(rate))
+  # minimize() steps a clone, whose rate function has its own copy of `calls`.
+  expect_identical(calls, 0)
+  expect_identical(environment(fit$optimizer$get_config()$learning_rate)$calls, 30)
+  expect_identical(fit$history$learning_rate, 0.05 / (1 + 0:29))
+})
+
+test_that("minimize() equals the documented loop bit for bit with a rate that changes on every call", {
+  # A function without arguments whose value changes on each call: any
+  # extra call (to record the rate, say) would change the run.
+  make_rate <- function() {
+    n <- 0
+    function() {
+      n <<- n + 1
+      0.1 / sqrt(n)
+    }
+  }
+  fit <- minimize(c(0, 0, 0), ls_loss, ls_grad, steps = 10, progress = FALSE,
+                  optimizer = optimizer_rmsprop(learning_rate = make_rate()))
+  opt <- optimizer_rmsprop(learning_rate = make_rate())
+  b <- c(0, 0, 0)
+  for (i in 1:10) b <- opt$step(ls_grad(b), b)
+  expect_identical(fit$par, b)
+  expect_identical(fit$history$learning_rate, 0.1 / sqrt(1:10))
+  expect_identical(fit$optimizer$last_learning_rate, opt$last_learning_rate)
+  # The same with mini-batches, a callback and the progress line quiet.
+  d <- data.frame(i = 1:20)
+  f <- function(p, batch) sum((p - mean(batch$i))^2)
+  g <- function(p, batch) 2 * (p - mean(batch$i))
+  set.seed(3)
+  fit <- minimize(c(0, 0), f, g, data = d, batch_size = 6, epochs = 3, progress = FALSE,
+                  callback = function(info) TRUE,
+                  optimizer = optimizer_rmsprop(learning_rate = make_rate()))
+  set.seed(3)
+  opt <- optimizer_rmsprop(learning_rate = make_rate())
+  p <- c(0, 0)
+  for (e in 1:3) {
+    order <- sample.int(20)
+    for (b in split(order, ceiling(seq_along(order) / 6))) p <- opt$step(g(p, d[b, , drop = FALSE]), p)
+  }
+  expect_identical(fit$par, p)
+  expect_identical(fit$history$learning_rate, 0.1 / sqrt(1:12))
 })
