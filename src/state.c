@@ -242,13 +242,18 @@ rms_state *state_get(SEXP ptr) {
                 "knows (it reads formats 1 to %d): %s", STATE_FORMAT, bad);
     rms_abort("state", "the optimizer state is corrupted (%s)", bad);
   }
+  /* The finalizer first: registering it allocates, and an allocation error
+   * after malloc() would leave the block at the address with nothing to
+   * free it. It is NULL-safe, so registering it before the address is set
+   * (or when malloc() then fails) is harmless. From malloc() to
+   * R_SetExternalPtrAddr() nothing may allocate or raise an error. */
+  R_RegisterCFinalizerEx(ptr, state_finalize, TRUE);
   st = (rms_state *) malloc(sizeof(rms_state));
   if (st == NULL) rms_abort("state", "out of memory");
   *st = tmp;
   if (format == 1) R_SetExternalPtrProtected(ptr, list);
   live_states++;
   R_SetExternalPtrAddr(ptr, st);
-  R_RegisterCFinalizerEx(ptr, state_finalize, TRUE);
   UNPROTECT(nprot);
   return st;
 }
