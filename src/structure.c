@@ -275,7 +275,10 @@ SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) {
   if (TYPEOF(v) == REALSXP) {
     rec->vin = REAL_RO(v);
   } else {
-    memcpy(REAL(leaf), rec->vin != NULL ? rec->vin : leaf_doubles(v), (size_t) n * sizeof(double));
+    /* Not for n == 0: leaf_doubles() then gives R_alloc(0)'s NULL, and
+     * memcpy() from NULL is undefined even for no bytes. */
+    if (n > 0)
+      memcpy(REAL(leaf), rec->vin != NULL ? rec->vin : leaf_doubles(v), (size_t) n * sizeof(double));
     rec->vin = REAL(leaf);
   }
   (*next)++;
