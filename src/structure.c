@@ -154,13 +154,17 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
     fail(w, PROBLEM_CORRUPT, 0, skel, v);
     return;
   }
-  R_xlen_t len = (R_xlen_t) REAL(skel)[0];
   /* The R-side structure and the C segments must agree, or the kernels would
-   * write past a vector (possible only with tampered internals). */
-  if ((R_xlen_t) w->offsets[w->next + 1] - (R_xlen_t) w->offsets[w->next] != len) {
+   * write past a vector (possible only with tampered internals). Compared as
+   * doubles: the offsets are checked whole numbers (state.c), but the
+   * skeleton's value is not, and casting a NaN or a huge double to an
+   * integer is undefined. */
+  const double len_d = REAL(skel)[0];
+  if (!(len_d == w->offsets[w->next + 1] - w->offsets[w->next])) {
     fail(w, PROBLEM_CORRUPT, 0, skel, v);
     return;
   }
+  R_xlen_t len = (R_xlen_t) len_d;
   w->index = w->next + 1;
   if (!is_numeric_leaf(v)) {
     fail(w, leaf_problem(v), 0, skel, v);

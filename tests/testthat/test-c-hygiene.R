@@ -1,0 +1,27 @@
+# C hygiene (issue 13, item 6): regressions for what the audit of src/*.c
+# found. Each case is harmless in an ordinary build and shows up under the
+# sanitizers or valgrind (tools/sanitizers.sh, tools/valgrind.sh), so the
+# tests here check the results and the classed errors, and the tools check
+# the memory. Uses rmsprop::: internals to reach what only an edited saved
+# file could contain.
+
+test_that("a skeleton leaf that is not a whole length is a state error, never a crash", {
+  # walk() cast the leaf's double to an integer before comparing (undefined
+  # for NaN and huge values).
+  opt <- optimizer_rmsprop()
+  opt$step(c(1, 2), c(1, 2))
+  private <- rmsprop:::private_of(opt)
+  good <- private$skeleton
+  state <- opt$variables
+  for (bad in list(NaN, NA_real_, Inf, -Inf, 1e300, -2, 2.5, 2 + 2^-40)) {
+    sk <- good
+    sk[] <- bad
+    private$skeleton <- sk
+    expect_error(opt$step(c(1, 2), c(1, 2)), class = "rmsprop_error_state", label = format(bad))
+    expect_error(opt$finalize_variable_values(c(1, 2)), class = "rmsprop_error_state")
+    expect_identical(opt$variables, state)
+  }
+  private$skeleton <- good
+  expect_equal(opt$iterations, 1)
+  expect_length(opt$step(c(1, 2), c(1, 2)), 2)
+})
