@@ -82,7 +82,10 @@ static int state_format(SEXP list) {
   if (TYPEOF(list) != VECSXP) return -1;
   SEXP nm = Rf_getAttrib(list, R_NamesSymbol);
   if (nm == R_NilValue) return XLENGTH(list) == 9 ? 1 : -1;
-  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) < 1 || strcmp(CHAR(STRING_ELT(nm, 0)), "format") != 0)
+  /* The list's own length too: R keeps names as long as the list, but an
+   * edited file can pair a names attribute with a shorter (empty) list. */
+  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) < 1 || XLENGTH(list) < 1 ||
+      strcmp(CHAR(STRING_ELT(nm, 0)), "format") != 0)
     return -1;
   SEXP f = VECTOR_ELT(list, 0);
   if (TYPEOF(f) != INTSXP || XLENGTH(f) != 1 || INTEGER(f)[0] == NA_INTEGER) return -1;

@@ -25,3 +25,24 @@ test_that("a skeleton leaf that is not a whole length is a state error, never a 
   expect_equal(opt$iterations, 1)
   expect_length(opt$step(c(1, 2), c(1, 2)), 2)
 })
+
+test_that("a saved state list with names but no elements is refused, not read past its end", {
+  # state_format() read element 1 of a list after checking only its names.
+  # An external pointer as unserialize() makes it (NULL address), whose
+  # protected list is empty yet named "format".
+  hdr <- "A\n3\n262658\n197888\n5\nUTF-8\n"
+  forged <- paste0(hdr, "22\n", "531\n0\n",
+                   "1026\n1\n262153\n5\nnames\n16\n1\n262153\n6\nformat\n254\n",
+                   "1\n262153\n13\nrmsprop_state\n")
+  ptr <- unserialize(charToRaw(forged))
+  expect_true(inherits(ptr, "externalptr"))
+  opt <- optimizer_rmsprop()
+  opt$step(1, 1)
+  private <- rmsprop:::private_of(opt)
+  good <- private$ptr
+  private$ptr <- ptr
+  expect_error(opt$step(1, 1), class = "rmsprop_error_format")
+  expect_error(opt$variables, class = "rmsprop_error_format")
+  private$ptr <- good
+  expect_equal(opt$iterations, 1)
+})
