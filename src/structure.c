@@ -251,6 +251,10 @@ SEXP walk_signal(const walk_ctx *w, SEXP extra) {
 const double *leaf_doubles(SEXP x) {
   if (TYPEOF(x) == REALSXP) return REAL_RO(x);
   R_xlen_t n = XLENGTH(x);
+  /* Never NULL: a NULL `g` means "no gradient" to the step, and R_alloc(0)
+   * returns NULL. Nothing is read at a zero-length address. */
+  static const double nothing = 0;
+  if (n == 0) return &nothing;
   double *out = (double *) R_alloc(n, sizeof(double));
   const int *p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
   for (R_xlen_t i = 0; i < n; i++) out[i] = p[i] == NA_INTEGER ? NA_REAL : (double) p[i];

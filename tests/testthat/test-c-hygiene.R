@@ -5,6 +5,28 @@
 # the memory. Uses rmsprop::: internals to reach what only an edited saved
 # file could contain.
 
+test_that("zero-length integer and logical variables and gradients are not NULL gradients", {
+  # leaf_doubles() gave R_alloc(0)'s NULL for them: a zero-length integer or
+  # logical gradient counted as a NULL gradient (a warning; all of them: an
+  # error), and copy_structure() copied from NULL.
+  vars <- list(a = 1, b = integer(0), c = logical(0))
+  grads <- list(a = 1, b = integer(0), c = logical(0))
+  opt <- optimizer_rmsprop(use_ema = TRUE)
+  expect_no_warning(out <- opt$step(grads, vars))
+  expect_identical(out$b, numeric(0))
+  expect_identical(out$c, numeric(0))
+  expect_no_warning(out <- opt$step(grads, out))
+  expect_identical(optimizer_rmsprop()$step(integer(0), integer(0) + 0), numeric(0))
+  expect_identical(optimizer_rmsprop()$step(list(logical(0)), list(integer(0)))[[1]], numeric(0))
+  fin <- opt$finalize_variable_values(vars)
+  expect_identical(fin$b, numeric(0))
+  expect_identical(fin$c, numeric(0))
+  # A NULL gradient for them takes the EMA-only road.
+  out <- suppressWarnings(opt$step(list(a = 1, b = NULL, c = NULL), vars))
+  expect_identical(out$b, numeric(0))
+  expect_identical(opt$iterations, 3)
+})
+
 test_that("a skeleton leaf that is not a whole length is a state error, never a crash", {
   # walk() cast the leaf's double to an integer before comparing (undefined
   # for NaN and huge values).
