@@ -68,3 +68,29 @@ test_that("a saved state list with names but no elements is refused, not read pa
   private$ptr <- good
   expect_equal(opt$iterations, 1)
 })
+
+test_that("step_in_place() with a gradient that is another variable gives step()'s result", {
+  # check_in_place() refused variables sharing memory, but not a gradient
+  # backed by another variable: the update of that variable changed the
+  # gradient before it was read (or after the global norm was taken).
+  configs <- list(list(), list(global_clipnorm = 0.5), list(clipnorm = 0.1, momentum = 0.9),
+                  list(use_ema = TRUE, centered = TRUE))
+  for (cfg in configs) {
+    label <- paste(names(cfg), collapse = ", ")
+    by_value <- do.call(optimizer_rmsprop, c(cfg, learning_rate = 0.1))
+    in_place <- do.call(optimizer_rmsprop, c(cfg, learning_rate = 0.1))
+    x0 <- c(1, 2, 3)
+    y0 <- c(-4, 5, 6)
+    expected <- by_value$step(list(a = y0, b = x0, c = y0), list(a = x0, b = y0, c = c(1, 1, 1)))
+    x <- x0 + 0
+    y <- y0 + 0
+    z <- c(1, 1, 1) + 0
+    in_place$step_in_place(list(a = y, b = x, c = y), list(a = x, b = y, c = z))
+    expect_identical(list(a = x, b = y, c = z), expected, label = label)
+    expect_identical(in_place$variables, by_value$variables, label = label)
+    # A gradient that is its own variable needs no copy and agrees too.
+    expected <- by_value$step(list(a = x, b = y, c = z), list(a = x, b = y, c = z))
+    in_place$step_in_place(list(a = x, b = y, c = z), list(a = x, b = y, c = z))
+    expect_identical(list(a = x, b = y, c = z), expected, label = label)
+  }
+})
