@@ -80,6 +80,18 @@ test_that("names in 'bytes' encoding give a classed structure error", {
   expect_error(optimizer_rmsprop(name = 1, rho = nm), class = "rmsprop_error_argument")
 })
 
+test_that("field names in 'bytes' encoding give classed errors on schedules and assignments", {
+  # Found by tools/fuzz.R (scale 3): the message sprintf()'d the name.
+  nm <- "\xff"
+  Encoding(nm) <- "bytes"
+  s <- learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5)
+  expect_error(do.call("$", list(s, nm)), class = "rmsprop_error_argument")
+  expect_error(do.call("$<-", list(s, nm, 1)), class = "rmsprop_error_argument")
+  opt <- optimizer_rmsprop()
+  expect_error(do.call("$<-", list(opt, nm, 1)), class = "rmsprop_error_argument")
+  expect_error(do.call("[[<-", list(opt, nm, 1)), class = "rmsprop_error_argument")
+})
+
 test_that("classed values in error messages do not dispatch format methods", {
   for (cls in c("rmsprop_optimizer", "rmsprop_schedule", "data.frame", "rmsprop_fit")) {
     x <- structure(0.5, class = cls)
