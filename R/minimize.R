@@ -196,7 +196,10 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
   st$n_gr <- 0
   st$code <- 1L
   st$message <- NULL
-  n_hist <- max_steps
+  # The history grows as steps are taken (doubling, up to max_steps): sized
+  # for max_steps up front, steps = .Machine$integer.max asked for four
+  # vectors of 2^31 values (tens of GB) before the first step.
+  n_hist <- min(max_steps, 1024)
   st$loss <- rep(NA_real_, n_hist)
   st$lr <- rep(NA_real_, n_hist)
   st$gnorm <- rep(NA_real_, n_hist)
@@ -238,6 +241,7 @@ minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, to
         "the gradient is not finite at the parameters reached by step %d", step - 1L)))
     }
     gnorm <- sqrt(sum(flat_g * flat_g))
+    if (step > length(st$loss)) fit_grow_history(st, max_steps)
     st$loss[step] <- loss
     st$lr[step] <- lr
     st$gnorm[step] <- gnorm
@@ -391,6 +395,15 @@ fit_check_loss <- function(x) {
 
 # par: numeric leaves (double, integer, logical) in (nested) lists, at least
 # one number. Returned with every leaf as double and all attributes kept.
+# Twice the room in the run's history vectors (NA-padded), at most max_steps.
+fit_grow_history <- function(st, max_steps) {
+  n <- min(max_steps, 2 * length(st$loss))
+  length(st$loss) <- n
+  length(st$lr) <- n
+  length(st$gnorm) <- n
+  length(st$epoch) <- n
+}
+
 fit_check_par <- function(par) {
   ok <- function(x) {
     if (is.list(x) && !is.data.frame(x)) return(all(vapply(x, ok, logical(1))))
