@@ -799,6 +799,15 @@ fz_run_minimize <- function(ctr, rounds = 60) {
     } else {
       call_args[arg] <- list(a$value)
     }
+    # A valid but huge step limit (.Machine$integer.max) is a run of 2^31
+    # steps: a callback ends it after a few, so the round checks that the
+    # limit is accepted without taking hours (or, before minimize() grew its
+    # history, tens of GB).
+    huge <- arg == "steps" && is.numeric(a$value) && length(a$value) == 1L &&
+      isTRUE(tryCatch(unclass(a$value) > 100, error = function(e) FALSE))
+    if (huge) {
+      call_args$callback <- function(info) info$step < 5
+    }
     opt <- optimizer_rmsprop(learning_rate = 0.1)
     if (is.null(call_args$optimizer)) call_args$optimizer <- opt
     fz_call(ctr, label, function() suppressMessages(do.call(minimize, call_args, quote = TRUE)),
