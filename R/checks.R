@@ -21,6 +21,10 @@ rmsprop_warn <- function(kind, message, ...) {
   warning(cond)
 }
 
+# A name (of a field, a method) as a message shows it: sprintf() refuses
+# "bytes"-encoded strings, so the name is escaped as print() would show it.
+shown_name <- function(name) encodeString(name)
+
 # A short, safe description of any R value for error messages.
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")

@@ -45,11 +45,15 @@ fit_state_init <- function(ctx, par, opt, cbs) {
   ctx$last_val <- NA_real_
   ctx$cb_state <- lapply(cbs, fit_callback_init)
   ctx$elapsed_before <- 0
-  ctx$h_loss <- rep(NA_real_, max_steps)
-  ctx$h_lr <- rep(NA_real_, max_steps)
-  ctx$h_gnorm <- rep(NA_real_, max_steps)
-  ctx$h_epoch <- if (ctx$has_data) rep(NA_integer_, max_steps) else NULL
-  ctx$h_val <- if (ctx$has_val) rep(NA_real_, max_steps) else NULL
+  # The history starts small and doubles as steps are taken (fit_loop()):
+  # sized for the step limit up front, `steps = .Machine$integer.max` would
+  # ask for tens of GB before the first step.
+  n <- min(max_steps, 1024L)
+  ctx$h_loss <- rep(NA_real_, n)
+  ctx$h_lr <- rep(NA_real_, n)
+  ctx$h_gnorm <- rep(NA_real_, n)
+  ctx$h_epoch <- if (ctx$has_data) rep(NA_integer_, n) else NULL
+  ctx$h_val <- if (ctx$has_val) rep(NA_real_, n) else NULL
   invisible(ctx)
 }
 
@@ -251,6 +255,12 @@ fit_loop <- function(ctx) {
     prev_par <- par
     par <- opt$step(grad, par)
     step <- step + 1L
+    if (step > length(h_loss)) {
+      n <- min(max_steps, 2 * length(h_loss))
+      length(h_loss) <- length(h_gnorm) <- length(h_lr) <- n
+      if (has_data) length(h_epoch) <- n
+      if (!is.null(h_val)) length(h_val) <- n
+    }
     h_loss[step] <- loss
     h_gnorm[step] <- gnorm
     if (extras) {

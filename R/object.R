@@ -189,7 +189,7 @@ assign_property <- function(x, name, value) {
   if (!identical(name, "learning_rate")) {
     rmsprop_abort("argument", sprintf(
       "`%s` cannot be assigned on an optimizer; only `learning_rate` can.",
-      if (is.character(name) && length(name) == 1L) name else "that"), argument = "name")
+      if (is.character(name) && length(name) == 1L) shown_name(name) else "that"), argument = "name")
   }
   assign("learning_rate", value, envir = x)
   x

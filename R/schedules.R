@@ -546,7 +546,7 @@ NULL
     rmsprop_abort("argument",
                   sprintf(paste("`%s` is not a field of a %s schedule; the fields are",
                                 "get_config, %s."),
-                          name, schedule_kind(x), paste(names(config), collapse = ", ")),
+                          shown_name(name), schedule_kind(x), paste(names(config), collapse = ", ")),
                   argument = "name", value = name)
   }
   config[[name]]
@@ -559,7 +559,7 @@ NULL
   rmsprop_abort("argument",
                 sprintf(paste("A learning-rate schedule cannot be modified (tried to set `%s`);",
                               "build a new one with learning_rate_schedule_%s()."),
-                        name, schedule_kind(x)),
+                        shown_name(name), schedule_kind(x)),
                 argument = "name", value = name)
 }
 

@@ -153,7 +153,8 @@ void walk_fail_at(walk_ctx *w, int problem, int in_grads, R_xlen_t index, R_xlen
 /* The R list describing the problem in w (class "rmsprop_signal"). */
 SEXP walk_signal(const walk_ctx *w, SEXP extra);
 /* A double view of a numeric leaf (integers and logicals are converted into
- * R_alloc memory, freed when the .Call returns). */
+ * R_alloc memory, freed when the .Call returns). Never NULL, also for a
+ * zero-length leaf: a NULL gradient pointer means "no gradient". */
 const double *leaf_doubles(SEXP x);
 /* A fresh copy of the caller's structure whose leaves are new double
  * vectors with the caller's attributes; sets vin/out of every record. */

@@ -82,7 +82,10 @@ static int state_format(SEXP list) {
   if (TYPEOF(list) != VECSXP) return -1;
   SEXP nm = Rf_getAttrib(list, R_NamesSymbol);
   if (nm == R_NilValue) return XLENGTH(list) == 9 ? 1 : -1;
-  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) < 1 || strcmp(CHAR(STRING_ELT(nm, 0)), "format") != 0)
+  /* The list's own length too: R keeps names as long as the list, but an
+   * edited file can pair a names attribute with a shorter (empty) list. */
+  if (TYPEOF(nm) != STRSXP || XLENGTH(nm) < 1 || XLENGTH(list) < 1 ||
+      strcmp(CHAR(STRING_ELT(nm, 0)), "format") != 0)
     return -1;
   SEXP f = VECTOR_ELT(list, 0);
   if (TYPEOF(f) != INTSXP || XLENGTH(f) != 1 || INTEGER(f)[0] == NA_INTEGER) return -1;
@@ -242,13 +245,18 @@ rms_state *state_get(SEXP ptr) {
                 "knows (it reads formats 1 to %d): %s", STATE_FORMAT, bad);
     rms_abort("state", "the optimizer state is corrupted (%s)", bad);
   }
+  /* The finalizer first: registering it allocates, and an allocation error
+   * after malloc() would leave the block at the address with nothing to
+   * free it. It is NULL-safe, so registering it before the address is set
+   * (or when malloc() then fails) is harmless. From malloc() to
+   * R_SetExternalPtrAddr() nothing may allocate or raise an error. */
+  R_RegisterCFinalizerEx(ptr, state_finalize, TRUE);
   st = (rms_state *) malloc(sizeof(rms_state));
   if (st == NULL) rms_abort("state", "out of memory");
   *st = tmp;
   if (format == 1) R_SetExternalPtrProtected(ptr, list);
   live_states++;
   R_SetExternalPtrAddr(ptr, st);
-  R_RegisterCFinalizerEx(ptr, state_finalize, TRUE);
   UNPROTECT(nprot);
   return st;
 }

@@ -42,7 +42,11 @@ static int scan_values(walk_ctx *w, int with_grads) {
 }
 
 /* In place: double vectors only, and no two backed by the same memory (they
- * would be updated twice). */
+ * would be updated twice). A gradient backed by another variable's memory
+ * is copied first: the update of that variable would otherwise change it
+ * before (or, with a global clip norm, after) it is read, and the result
+ * would differ from step()'s. A gradient that is its own variable needs no
+ * copy: each element is read before it is written. */
 static int check_in_place(walk_ctx *w) {
   leaf_rec *L = w->leaves;
   R_xlen_t nvar = w->nvar;
@@ -63,6 +67,15 @@ static int check_in_place(walk_ctx *w) {
         walk_fail_at(w, PROBLEM_SHARED, 0, 0, 0, R_NilValue);
         return 1;
       }
+    }
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      const void *g = L[i].g;
+      if (g == NULL || L[i].len == 0 || g == (const void *) REAL(L[i].var) ||
+          bsearch(&g, p, np, sizeof(void *), ptr_compare) == NULL)
+        continue;
+      double *copy = (double *) R_alloc(L[i].len, sizeof(double));
+      memcpy(copy, L[i].g, (size_t) L[i].len * sizeof(double));
+      L[i].g = copy;
     }
   }
   return 0;

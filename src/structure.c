@@ -155,13 +155,17 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
     fail(w, PROBLEM_CORRUPT, 0, skel, v);
     return;
   }
-  R_xlen_t len = (R_xlen_t) REAL(skel)[0];
   /* The R-side structure and the C segments must agree, or the kernels would
-   * write past a vector (possible only with tampered internals). */
-  if ((R_xlen_t) w->offsets[w->next + 1] - (R_xlen_t) w->offsets[w->next] != len) {
+   * write past a vector (possible only with tampered internals). Compared as
+   * doubles: the offsets are checked whole numbers (state.c), but the
+   * skeleton's value is not, and casting a NaN or a huge double to an
+   * integer is undefined. */
+  const double len_d = REAL(skel)[0];
+  if (!(len_d == w->offsets[w->next + 1] - w->offsets[w->next])) {
     fail(w, PROBLEM_CORRUPT, 0, skel, v);
     return;
   }
+  R_xlen_t len = (R_xlen_t) len_d;
   w->index = w->next + 1;
   if (!is_numeric_leaf(v)) {
     fail(w, leaf_problem(v), 0, skel, v);
@@ -250,6 +254,10 @@ SEXP walk_signal(const walk_ctx *w, SEXP extra) {
 const double *leaf_doubles(SEXP x) {
   if (TYPEOF(x) == REALSXP) return REAL_RO(x);
   R_xlen_t n = XLENGTH(x);
+  /* Never NULL: a NULL `g` means "no gradient" to the step, and R_alloc(0)
+   * returns NULL. Nothing is read at a zero-length address. */
+  static const double nothing = 0;
+  if (n == 0) return &nothing;
   double *out = (double *) R_alloc(n, sizeof(double));
   const int *p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
   for (R_xlen_t i = 0; i < n; i++) out[i] = p[i] == NA_INTEGER ? NA_REAL : (double) p[i];
@@ -278,7 +286,10 @@ SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) {
   if (TYPEOF(v) == REALSXP) {
     rec->vin = REAL_RO(v);
   } else {
-    memcpy(REAL(leaf), rec->vin != NULL ? rec->vin : leaf_doubles(v), (size_t) n * sizeof(double));
+    /* Not for n == 0: leaf_doubles() then gives R_alloc(0)'s NULL, and
+     * memcpy() from NULL is undefined even for no bytes. */
+    if (n > 0)
+      memcpy(REAL(leaf), rec->vin != NULL ? rec->vin : leaf_doubles(v), (size_t) n * sizeof(double));
     rec->vin = REAL(leaf);
   }
   (*next)++;

@@ -4,7 +4,11 @@
 # steps, apply_gradients, finalize_variable_values, $variables,
 # load_variables, clone, serialize()/unserialize() round trips, a rebuilt
 # state after readRDS, the error paths (structure, type and non-finite
-# signals), and large results made from recycled memory. Every result must be identical to the same run without gctorture:
+# signals), large results made from recycled memory, and the C layout of
+# issue 13 (state rebuilt from its named list, problem reports with paths,
+# build() on a built optimizer, zero-length integer leaves, 0.1.0 files
+# migrated from state format 1; run from the source directory to include
+# the fixtures). Every result must be identical to the same run without gctorture:
 # a missing PROTECT shows up as a crash or a different value.
 # Usage: Rscript tools/gctorture.R [lib]   (lib: where rmsprop is installed)
 args <- commandArgs(trailingOnly = TRUE)
@@ -84,6 +88,42 @@ scenario <- function() {
   }
   add(opt$finalize_variable_values(big))
   add(rmsprop_kernel_info())
+  # The C layout of issue 13: the state list by name (C_state_layout), a
+  # state rebuilt from its list (C_state_forget, as after serialize()), the
+  # walk's problem reports with paths in nested named lists, build() on a
+  # built optimizer (C_check_structure), zero-length integer leaves, and
+  # optimizers saved by 0.1.0 (state format 1, migrated by state.c).
+  add(rmsprop:::state_layout())
+  # Class and message: the message words the path C reports.
+  catchm <- function(expr) tryCatch(expr, rmsprop_error = function(e) c(class(e)[[1]], conditionMessage(e)))
+  deep <- list(outer = list(inner = list(x = c(1, 2), y = 3L), z = integer(0)), w = 1)
+  dgrad <- list(outer = list(inner = list(x = c(0.5, -0.5), y = 1L), z = integer(0)), w = 2)
+  opt <- optimizer_rmsprop(momentum = 0.5, use_ema = TRUE)
+  d <- opt$step(dgrad, deep)
+  add(d)
+  private <- rmsprop:::private_of(opt)
+  .Call(rmsprop:::C_state_forget, private$ptr)
+  add(opt$step(dgrad, d))
+  add(opt$iterations)
+  add(catchm({opt$build(deep); "built"}))
+  add(catchm({opt$build(list(outer = list(inner = list(x = 1, y = 3L), z = integer(0)), w = 1)); "built"}))
+  add(catchm(opt$step(list(outer = list(inner = list(x = c(1, NaN), y = 1L), z = NULL), w = 1), d)))
+  add(catchm(opt$step(list(outer = list(inner = list(x = c(1, 1), q = 1L), z = NULL), w = 1), d)))
+  add(catchm(opt$step(dgrad, list(outer = list(inner = list(x = c(1, 2), y = "a"), z = 1), w = 1))))
+  add(catchm(opt$finalize_variable_values(list(outer = 1, w = 1))))
+  add(opt$finalize_variable_values(d))
+  fixtures <- file.path("tests", "testthat", "fixtures", "v0.1.0")
+  if (file.exists(file.path(fixtures, "expected.rds"))) {
+    expected <- readRDS(file.path(fixtures, "expected.rds"))
+    for (name in c("everything", "unnamed_list", "loss_scale", "built_not_stepped")) {
+      old <- readRDS(file.path(fixtures, paste0(name, ".rds")))
+      add(old$variables)
+      v <- expected[[name]]$vars
+      for (g in expected[[name]]$grads) v <- suppressWarnings(old$step(g, v))
+      add(v)
+      add(old$variables)
+    }
+  }
   out
 }
 

@@ -21,6 +21,7 @@ CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDFLAGS = -fsanitize=address,undefined
 MK
 SRC=$(mktemp -d)
+trap 'rm -rf "$SRC"' EXIT
 # Build from a copy: instrumented objects must never be left in src/, where a
 # later plain install would pick them up.
 cp -r . "$SRC/rmsprop" && rm -rf "$SRC"/rmsprop/.git "$SRC"/rmsprop/src/*.o "$SRC"/rmsprop/src/*.so

@@ -17,6 +17,7 @@ mkdir -p "$LIB" "$LOG"
 MKV="$LOG/Makevars"
 printf 'CFLAGS = -O0 -g -fno-omit-frame-pointer\n' > "$MKV"
 SRC=$(mktemp -d)
+trap 'rm -rf "$SRC"' EXIT
 # Build from a copy: instrumented objects must never be left in src/, where a
 # later plain install would pick them up.
 cp -r . "$SRC/rmsprop" && rm -rf "$SRC"/rmsprop/.git "$SRC"/rmsprop/src/*.o "$SRC"/rmsprop/src/*.so

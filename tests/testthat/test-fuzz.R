@@ -80,6 +80,21 @@ test_that("names in 'bytes' encoding give a classed structure error", {
   expect_error(optimizer_rmsprop(name = 1, rho = nm), class = "rmsprop_error_argument")
 })
 
+test_that("field names in 'bytes' encoding give classed errors on schedules and assignments", {
+  # Found by tools/fuzz.R (scale 3): the message sprintf()'d the name.
+  nm <- "\xff"
+  Encoding(nm) <- "bytes"
+  # The methods are called by name, not through do.call(), which would put
+  # the string into the call: should the test fail, testthat's report would
+  # then fail to deparse it.
+  s <- learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5)
+  expect_error(rmsprop:::`$.rmsprop_schedule`(s, nm), class = "rmsprop_error_argument")
+  expect_error(rmsprop:::`$<-.rmsprop_schedule`(s, nm, 1), class = "rmsprop_error_argument")
+  opt <- optimizer_rmsprop()
+  expect_error(rmsprop:::`$<-.rmsprop_optimizer`(opt, nm, 1), class = "rmsprop_error_argument")
+  expect_error(rmsprop:::`[[<-.rmsprop_optimizer`(opt, nm, 1), class = "rmsprop_error_argument")
+})
+
 test_that("classed values in error messages do not dispatch format methods", {
   for (cls in c("rmsprop_optimizer", "rmsprop_schedule", "data.frame", "rmsprop_fit")) {
     x <- structure(0.5, class = cls)

@@ -401,3 +401,25 @@ test_that("minimize() equals the documented loop bit for bit with a rate that ch
   expect_identical(fit$par, p)
   expect_identical(fit$history$learning_rate, 0.1 / sqrt(1:12))
 })
+
+test_that("the history grows with the steps taken, not with the step limit", {
+  # steps = .Machine$integer.max sized four history vectors of 2^31 values up
+  # front (found by tools/fuzz.R: the R process was killed for memory).
+  fn <- function(p) sum((p - 3)^2)
+  gr <- function(p) 2 * (p - 3)
+  before <- gc(reset = TRUE)[2, 2]
+  fit <- minimize(c(1, 2), fn, gr, steps = 1e7, callback = function(info) info$step < 5)
+  expect_lt(gc()[2, 6] - before, 50) # Mb; sized for 1e7 steps it was about 280
+  expect_identical(fit$steps, 5L)
+  # Past the first allocation (1024 steps) the history doubles, NA-free.
+  fit <- minimize(c(1, 2), fn, gr, steps = .Machine$integer.max,
+                  optimizer = optimizer_rmsprop(learning_rate = 0.001),
+                  callback = function(info) info$step < 2500)
+  expect_identical(nrow(fit$history), 2500L)
+  expect_identical(fit$history$step, seq_len(2500))
+  expect_false(anyNA(fit$history$loss) || anyNA(fit$history$grad_norm) ||
+                 anyNA(fit$history$learning_rate))
+  ref <- minimize(c(1, 2), fn, gr, steps = 2500, optimizer = optimizer_rmsprop(learning_rate = 0.001))
+  expect_identical(fit$par, ref$par)
+  expect_identical(fit$history$loss, ref$history$loss)
+})
