@@ -23,7 +23,13 @@ static const char *state_names[] = {STATE_FIELDS(RMS_NAME) ""};
 static const char *config_names[] = {CONFIG_FIELDS(RMS_NAME) ""};
 #undef RMS_NAME
 
-static SEXP state_tag(void) { return Rf_install("rmsprop_state"); }
+/* The tag of every state pointer; the symbol is looked up once (install()
+ * hashes and compares the name, on every step otherwise). */
+static SEXP state_tag(void) {
+  static SEXP tag = NULL;
+  if (tag == NULL) tag = Rf_install("rmsprop_state");
+  return tag;
+}
 
 /* Raise a classed R condition from C through the package's own
  * rmsprop_abort(), so C-side refusals look like every other error of the
