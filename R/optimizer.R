@@ -352,7 +352,11 @@ optimizer_private <- function(config, ptr) {
     },
     apply = function(grads, variables) optimizer_step(private, grads, variables),
     step_in_place = function(grads, variables) {
-      invisible(optimizer_step(private, grads, variables, step_in_place_flag))
+      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 1L, 0)
+      if (is.object(res) && inherits(res, "rmsprop_signal")) {
+        res <- step_signal(private, res, grads, variables, 1L, 0, FALSE)
+      }
+      invisible(res)
     },
     apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
     build = function(variables) {
