@@ -47,22 +47,9 @@ load_avg <- function() {
 cat(sprintf("R %s, %d cores, load average before: %s\n\n", getRversion(),
             parallel::detectCores(), load_avg()))
 
-logistic <- function(n, p, seed = 1) {
-  set.seed(seed)
-  x <- matrix(rnorm(n * p), n, p)
-  y <- rbinom(n, 1, plogis(drop(x %*% (rnorm(p) / sqrt(p)))))
-  cbind(y = y, x)
-}
-# Written to use the rows as they come (no copy of the columns): two passes
-# of matrix-vector products over the rows per step.
-fn <- function(b, d) {
-  eta <- drop(d %*% c(0, b))
-  mean(log1p(exp(eta)) - d[, 1] * eta)
-}
-gr <- function(b, d) {
-  r <- plogis(drop(d %*% c(0, b))) - d[, 1]
-  drop(crossprod(d, r))[-1] / nrow(d)
-}
+# The problem: logistic(), fn() and gr() (shared with bench-two-halves.R).
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))),
+                 "problem-logistic.R"))
 
 now <- function() as.numeric(Sys.time())  # microseconds, unlike proc.time()
 

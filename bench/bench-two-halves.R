@@ -4,20 +4,8 @@
 # halves in two processes at once (forked, no engine, no messages). The
 # whole over the slower concurrent half is the most any engine can gain here.
 #   Rscript bench/bench-two-halves.R
-logistic <- function(n, p, seed = 1) {
-  set.seed(seed)
-  x <- matrix(rnorm(n * p), n, p)
-  y <- rbinom(n, 1, plogis(drop(x %*% (rnorm(p) / sqrt(p)))))
-  cbind(y = y, x)
-}
-fn <- function(b, d) {
-  eta <- drop(d %*% c(0, b))
-  mean(log1p(exp(eta)) - d[, 1] * eta)
-}
-gr <- function(b, d) {
-  r <- plogis(drop(d %*% c(0, b))) - d[, 1]
-  drop(crossprod(d, r))[-1] / nrow(d)
-}
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))),
+                 "problem-logistic.R"))
 big <- logistic(200000, 40)
 b <- rnorm(40) / 10
 ms_per_step <- function(d) {

@@ -103,6 +103,25 @@ static int leaf_problem(SEXP x) {
   return TYPEOF(x) == VECSXP ? PROBLEM_NOT_LEAF : PROBLEM_TYPE;
 }
 
+/* A list of the caller's (variables, or gradients with in_grads) against a
+ * list of the skeleton: a list, of the same length, with the same names;
+ * gradients may have no names (matched by position). 1 = a problem. */
+static int list_problem(walk_ctx *w, SEXP skel, SEXP skel_names, SEXP x, int in_grads) {
+  int problem = PROBLEM_NONE;
+  if (TYPEOF(x) != VECSXP) {
+    problem = PROBLEM_NOT_LIST;
+  } else if (XLENGTH(x) != XLENGTH(skel)) {
+    problem = PROBLEM_LIST_LENGTH;
+  } else {
+    SEXP names = attribute(x, R_NamesSymbol);
+    if (!(in_grads && names == R_NilValue) && !same_names(names, skel_names))
+      problem = PROBLEM_NAMES;
+  }
+  if (problem == PROBLEM_NONE) return 0;
+  fail(w, problem, in_grads, skel, x);
+  return 1;
+}
+
 static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
   if (w->problem != PROBLEM_NONE) return;
   if (TYPEOF(skel) == VECSXP) {
@@ -111,35 +130,10 @@ static void walk(walk_ctx *w, SEXP skel, SEXP v, SEXP g, int with_grads) {
       fail(w, PROBLEM_CORRUPT, 0, skel, v);
       return;
     }
-    if (TYPEOF(v) != VECSXP) {
-      fail(w, PROBLEM_NOT_LIST, 0, skel, v);
-      return;
-    }
-    if (XLENGTH(v) != n) {
-      fail(w, PROBLEM_LIST_LENGTH, 0, skel, v);
-      return;
-    }
     SEXP skel_names = attribute(skel, R_NamesSymbol);
-    if (!same_names(attribute(v, R_NamesSymbol), skel_names)) {
-      fail(w, PROBLEM_NAMES, 0, skel, v);
-      return;
-    }
+    if (list_problem(w, skel, skel_names, v, 0)) return;
     int has_g = with_grads && g != R_NilValue;
-    if (has_g) {
-      if (TYPEOF(g) != VECSXP) {
-        fail(w, PROBLEM_NOT_LIST, 1, skel, g);
-        return;
-      }
-      if (XLENGTH(g) != n) {
-        fail(w, PROBLEM_LIST_LENGTH, 1, skel, g);
-        return;
-      }
-      SEXP gn = attribute(g, R_NamesSymbol);
-      if (gn != R_NilValue && !same_names(gn, skel_names)) {
-        fail(w, PROBLEM_NAMES, 1, skel, g);
-        return;
-      }
-    }
+    if (has_g && list_problem(w, skel, skel_names, g, 1)) return;
     int d = w->depth++;
     w->path_names[d] = skel_names;
     for (R_xlen_t i = 0; i < n && w->problem == PROBLEM_NONE; i++) {
