@@ -352,9 +352,9 @@ optimizer_private <- function(config, ptr) {
     },
     apply = function(grads, variables) optimizer_step(private, grads, variables),
     step_in_place = function(grads, variables) {
-      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 1L, 0)
+      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, step_in_place_flag, 0)
       if (is.object(res) && inherits(res, "rmsprop_signal")) {
-        res <- step_signal(private, res, grads, variables, 1L, 0, FALSE)
+        res <- step_signal(private, res, grads, variables, step_in_place_flag, 0, FALSE)
       }
       invisible(res)
     },

@@ -124,8 +124,9 @@ is_vector_dim <- function(d) sum(d != 1L) <= 1L
 
 # The first problem of `x` against `skeleton` (variables, or gradients with
 # `grads = TRUE`), as the list C's walk returns (see src/structure.c), or
-# NULL when it matches. Used where R checks a structure itself, and as the
-# R side of the rules test.
+# NULL when it matches. The step itself is checked by C; this is the rules
+# written in R, which test-structure-rules.R holds C's walk to, case by
+# case (no package code calls it today).
 structure_problem <- function(skeleton, x, grads = FALSE) {
   index <- 0
   path_names <- character()
