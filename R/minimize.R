@@ -561,39 +561,6 @@ fit_learning_rate <- function(opt) {
   if (is.numeric(lr) && length(lr) == 1L) as.double(lr) else NA_real_
 }
 
-# Central differences on the flattened parameters: 2 * length(par) calls of f.
-numerical_gradient <- function(f, par) {
-  relist_flat(numerical_partials(f, par, seq_along(unlist(par, use.names = FALSE))), par)
-}
-
-# The central-difference partial derivatives for the coordinates `idx` of the
-# flattened parameters (data-parallel engines split idx across workers; each
-# partial is computed the same way wherever it runs).
-numerical_partials <- function(f, par, idx) {
-  x <- unlist(par, use.names = FALSE)
-  g <- numeric(length(idx))
-  for (j in seq_along(idx)) {
-    i <- idx[j]
-    h <- .Machine$double.eps^(1 / 3) * max(abs(x[i]), 1)
-    up <- x
-    down <- x
-    up[i] <- x[i] + h
-    down[i] <- x[i] - h
-    f_up <- fit_check_loss(f(relist_flat(up, par)))
-    f_down <- fit_check_loss(f(relist_flat(down, par)))
-    g[j] <- (f_up - f_down) / (up[i] - down[i])
-  }
-  g
-}
-
-# Loss and gradient of fn at par for the given rows (NULL without data), in
-# this process. Also used on data-parallel workers, so it must not need the
-# package: fit_call() and numerical_gradient() are copied with it.
-fit_call <- function(f, par, batch, dots, has_data) {
-  args <- if (has_data) c(list(par, batch), dots) else c(list(par), dots)
-  do.call(f, args)
-}
-
 # The evaluator in this process. Called as evaluate(par, rows, need_grad,
 # order, span) (order and span are for engines; ignored here). Without extra
 # arguments fn and gr are called directly, not through do.call(): that is
