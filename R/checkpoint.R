@@ -9,7 +9,10 @@
 # a temporary file in the same directory, then file.rename()), or use a
 # checkpoint whose fingerprint differs from the run's.
 
-fit_checkpoint_version <- 1L
+# 2 since rmsprop 0.3.0: the fingerprint records fn, gr and the metrics, and
+# the state is run_fields' (run-state.R). A version-1 file (0.2.0) cannot say
+# which functions wrote it, so it is refused, never misread.
+fit_checkpoint_version <- 2L
 
 fit_checkpoint_path <- function(backup) file.path(backup$backup_dir, "rmsprop-checkpoint.rds")
 
@@ -23,34 +26,6 @@ fit_checkpoint_check_dir <- function(backup) {
   invisible(backup)
 }
 
-# What makes two runs the same problem. Values, not environments: closures
-# (schedules, functions of the step) are compared without their
-# environments, optimizers by class, configuration and iteration count.
-fit_fingerprint <- function(par, opt, has_data, data, batch_size, epochs, max_steps, shuffle,
-                            tol, numeric_gradient, validation, callbacks) {
-  list(
-    parameters = relist_flat(rep(0, length(unlist(par, use.names = FALSE))), par),
-    starting_values = unlist(par, use.names = FALSE),
-    optimizer = fit_optimizer_fingerprint(opt),
-    data_rows = if (has_data) NROW(data) else 0L,
-    data_columns = if (has_data) list(class = class(data)[1], names = colnames(data),
-                                      ncol = NCOL(data)) else NULL,
-    # the first and the last row: a cheap look at the contents
-    data_rows_seen = if (has_data) fit_end_rows(data) else NULL,
-    batch_size = as.integer(batch_size),
-    epochs = as.integer(epochs),
-    steps = as.integer(max_steps),
-    shuffle = shuffle,
-    tol = tol,
-    numeric_gradient = numeric_gradient,
-    validation = if (is.null(validation)) "none" else
-      if (validation$kind == "function") "function" else fit_end_rows(validation$data),
-    callbacks = lapply(callbacks, function(cb) {
-      if (inherits(cb, "rmsprop_callback_backup_and_restore")) cb["save_freq"] else unclass(cb)
-    })
-  )
-}
-
 fit_end_rows <- function(x) {
   n <- NROW(x)
   rows <- x[unique(c(1L, n)), , drop = FALSE]
@@ -60,9 +35,7 @@ fit_end_rows <- function(x) {
 fit_optimizer_fingerprint <- function(opt) {
   strip <- function(x) {
     if (is.environment(x) && is.function(x$get_config)) return(fit_optimizer_fingerprint(x))
-    if (is.function(x)) {
-      return(list(formals = formals(x), body = body(x), attributes = attributes(x)))
-    }
+    if (is.function(x)) return(function_fingerprint(x))
     if (is.list(x)) {
       out <- lapply(x, strip)
       attributes(out) <- attributes(x)
@@ -96,7 +69,9 @@ fit_checkpoint_describe <- function(field) {
          steps = "`steps`",
          shuffle = "`shuffle`",
          tol = "`tol`",
-         numeric_gradient = "whether `gr` is given",
+         fn = "`fn`",
+         gr = "`gr`",
+         metrics = "`metrics`",
          validation = "`validation_data`",
          callbacks = "the callbacks",
          sprintf("`%s`", field))
@@ -112,7 +87,15 @@ fit_checkpoint_load <- function(backup, fingerprint) {
   if (length(stale)) unlink(stale)
   if (!file.exists(path)) return(NULL)
   ck <- tryCatch(readRDS(path), error = function(e) NULL)
-  if (!inherits(ck, "rmsprop_checkpoint") || !identical(ck$version, fit_checkpoint_version)) {
+  if (inherits(ck, "rmsprop_checkpoint") && identical(ck$version, 1L)) {
+    rmsprop_abort("checkpoint", sprintf(paste(
+      "%s was written by rmsprop 0.2.0, whose checkpoints do not record `fn` and `gr`:",
+      "it cannot be told apart from another problem's, so it is not used. Delete it to",
+      "start afresh."), encodeString(path, quote = "\"")), argument = "backup_dir", path = path,
+      field = "version")
+  }
+  if (!inherits(ck, "rmsprop_checkpoint") || !identical(ck$version, fit_checkpoint_version) ||
+      !is.list(ck$fingerprint) || !is.list(ck$state)) {
     rmsprop_abort("checkpoint", sprintf(
       "%s is not a checkpoint of minimize() (version %d); remove it or choose another `backup_dir`.",
       encodeString(path, quote = "\""), fit_checkpoint_version), argument = "backup_dir",

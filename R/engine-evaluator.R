@@ -263,11 +263,10 @@ cluster_session_close <- function(s) {
 # numbers, whatever the batch size. `rows` alone (order NULL) works too.
 # attr(, "traffic") records the bytes of the last step's messages to each
 # cluster worker (tests and benchmarks read it).
-engine_evaluator <- function(engine, fn, gr, dots, data) {
+engine_evaluator <- function(engine, fn, source, dots, data) {
   engine <- as_engine(engine)
   has_data <- !is.null(data)
-  local <- fit_local_evaluator(fn, gr, dots, data)
-  if (!has_data && !is.null(gr)) return(local)
+  gr <- source$gr
   n_shards <- engine_shards(engine)
   type <- engine$type
   wenv <- worker_env()

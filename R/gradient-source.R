@@ -74,8 +74,11 @@ source_fingerprint <- function(source) {
        gr = if (is.function(source$gr)) function_fingerprint(source$gr))
 }
 
+# A function's code without its source references (which hold the file
+# they came from and differ between sessions) or its environment.
 function_fingerprint <- function(f) {
   if (is.primitive(f)) return(list(primitive = deparse(f)))
+  f <- utils::removeSource(f)
   list(formals = formals(f), body = body(f))
 }
 
@@ -90,9 +93,10 @@ source_check <- function(source, fn, par, batch, dots, has_data) {
 # ---- binding (runs on workers too: base R and the copied functions only) ----
 
 # list(loss = function(par, batch), gradient = function(par, batch)) for this
-# process. Without data, batch is ignored (NULL). Without extra arguments the
-# user's own functions are returned where possible: a wrapper's call costs as
-# much as the rest of a small step's bookkeeping.
+# process; without data batch is ignored (NULL), and `loss1`/`gradient1` are
+# the same as functions of par alone (what a step without data calls). Without
+# extra arguments the user's own functions are handed out where possible: a
+# wrapper's call costs as much as the rest of a small step's bookkeeping.
 source_bind <- function(source, fn, dots, has_data) {
   for (p in source$packages) {
     if (!requireNamespace(p, quietly = TRUE)) {
@@ -101,8 +105,15 @@ source_bind <- function(source, fn, dots, has_data) {
   }
   bind <- if (is.null(source$namespace)) get(source$bind) else
     get(source$bind, envir = asNamespace(source$namespace))
-  list(loss = bind_loss(fn, dots, has_data),
-       gradient = bind(source, fn, dots, has_data))
+  out <- list(loss = bind_loss(fn, dots, has_data), gradient = bind(source, fn, dots, has_data))
+  if (!has_data) {
+    plain <- !length(dots)
+    out$loss1 <- if (plain) fn else function(par) fit_call(fn, par, NULL, dots, FALSE)
+    g <- out$gradient
+    out$gradient1 <- if (plain && is.function(source$gr)) source$gr else
+      function(par) g(par, NULL)
+  }
+  out
 }
 
 bind_loss <- function(fn, dots, has_data) {

@@ -1,12 +1,12 @@
 # minimize(): an optim()-style training driver around the optimizer object.
 #
-# Owns: the arguments of minimize() and their checks, setting up a run
-# (evaluator, validation, callbacks, checkpoint resume), finishing it (the
-# parameters to return, the final value, the "rmsprop_fit" result), the
-# numerical gradient and the local evaluator. The loop itself is in
-# minimize-loop.R, the callbacks in callbacks.R, checkpoints in checkpoint.R,
-# the progress line in progress.R; print/summary/plot methods live in
-# minimize-methods.R; the engine evaluator in engine-evaluator.R.
+# Owns: minimize()'s documentation and signature, and the small checks of
+# what fn and gr return. The run's arguments are checked into a spec
+# (run-spec.R), the gradient comes from a gradient source
+# (gradient-source.R), a run is set up and finished in run.R, its state is
+# the table of run-state.R, the loop is run-loop.R, and everything else a
+# run does is a callback (callback-*.R); the result's methods are in
+# minimize-methods.R.
 # Must never: step the caller's optimizer object (the driver steps a
 # $clone() of it), touch the optimizer state outside $step(), or lose a run
 # that was interrupted.
@@ -14,7 +14,9 @@
 #' Minimise a function with RMSprop, in the style of optim()
 #'
 #' Runs the RMSprop optimizer on `fn`, starting from `par`, using the gradient
-#' `gr` (or a numerical gradient when `gr` is `NULL`). With `data`, it trains
+#' `gr`: exact gradients taped from `fn` itself with `gr = "ad"` (automatic
+#' differentiation with \pkg{RTMB}), a function you wrote, or central
+#' differences when `gr` is `NULL`. With `data`, it trains
 #' on mini-batches of rows for a number of epochs, like `keras3::fit()`.
 #'
 #' Each step evaluates the loss and the gradient at the current parameters and
@@ -31,6 +33,15 @@
 #' TRUE` the returned `par` are the moving averages
 #' (`opt$finalize_variable_values()`).
 #'
+#' **Gradients without writing them.** With `gr = "ad"`, `fn` is taped once
+#' per batch size by \pkg{RTMB}'s reverse-mode automatic differentiation and
+#' every step takes the exact gradient from the tape (see [ad_gradient()] for
+#' what `fn` may use). The tapes are built where they are used (each engine
+#' worker builds its own, a resumed run builds them again); a `fn` that
+#' cannot be taped is an error of class `rmsprop_error_ad` before the first
+#' step. RTMB is suggested, not required: without it `gr = "ad"` is an error
+#' of class `rmsprop_error_dependency` with the line that installs it.
+#'
 #' **Numerical gradient.** When `gr` is `NULL` the gradient is approximated by
 #' central differences, `(fn(x + h * e_i) - fn(x - h * e_i)) / (2 * h)` for
 #' each coordinate `i` (`e_i` is the `i`-th unit vector), with
@@ -45,7 +56,11 @@
 #' one may be smaller), in an order drawn with [sample.int()] when `shuffle =
 #' TRUE`, so runs are reproducible under [set.seed()]. `fn` should return the
 #' *mean* loss over the rows of `batch` (so that batches of different sizes and
-#' data-parallel shards combine correctly).
+#' data-parallel shards combine correctly). A `fn`, `gr` or metric that cannot
+#' take the batch as its second argument is an error of class
+#' `rmsprop_error_signature` before anything runs, and a `gr` whose first
+#' gradient is not shaped like `par` one of class `rmsprop_error_gradient`
+#' before the first step.
 #'
 #' **Stopping.** The run stops after `steps` steps (without `data`) or
 #' `epochs` epochs (with `data`; `steps` then is an optional cap on the total
@@ -62,8 +77,28 @@
 #'   step *k*, whose loss was computed there; `$optimizer` has taken *k*
 #'   steps); when only the gradient is not finite, the parameters reached by
 #'   step *k*. At the very first step this is an error instead;
-#' * you press Ctrl-C (or Esc): the interrupt is caught and the parameters
-#'   reached so far are returned, with a message saying so.
+#' * you press Ctrl-C (or Esc): see "Interrupts" below.
+#'
+#' **Interrupts.** Ctrl-C (or Esc) stops the run between two steps; with
+#' [callback_backup_and_restore()] the checkpoint is written first. In an
+#' interactive session the parameters reached so far are returned (convergence
+#' code `3`) with a message. In a script (Rscript, a batch job) the interrupt
+#' is an error of class `rmsprop_error_interrupted`, so the script ends with
+#' a non-zero status and a pipeline never takes the partial run for a finished
+#' one; run it again to resume from the checkpoint. `options(rmsprop.on_interrupt
+#' = "return")` or `"error"` chooses either behaviour anywhere.
+#'
+#' **Metrics.** `metrics = list(accuracy = function(par, rows) ...)` (keras3's
+#' `metrics`) are computed at the end of every epoch at the parameters reached
+#' then: on all the training rows (`accuracy`) and, with `validation_data`
+#' rows, on them (`val_accuracy`). They are columns of the history (on the
+#' last step of each epoch, `NA` elsewhere), are shown by the progress line,
+#' `print()` and `plot()`, and callbacks can monitor them
+#' (`callback_early_stopping(monitor = "val_accuracy")`; `mode = "auto"`
+#' maximises names containing "acc"). (keras averages a training metric over
+#' the epoch's batches as they go; here both columns are computed at the
+#' epoch's end, so they are comparable.) Without `data` a metric is
+#' `function(par)`, computed after every step.
 #'
 #' **Validation.** With `validation_data`, the validation loss is computed at
 #' the end of every epoch (without `data`, after every step), at the
@@ -100,7 +135,8 @@
 #'   (nested, named or not) list of them. The result has the same structure.
 #' @param fn The function to minimise: `fn(par, ...)`, or `fn(par, batch,
 #'   ...)` when `data` is given. Returns a single number.
-#' @param gr The gradient of `fn`, called like `fn`, returning the same
+#' @param gr `"ad"` for exact gradients taped from `fn` (needs \pkg{RTMB});
+#'   the gradient of `fn` as a function, called like `fn`, returning the same
 #'   structure as `par`; or `NULL` for a numerical central-difference
 #'   gradient (slower: `2 * length(par)` calls of `fn` per step).
 #' @param ... Further arguments passed to `fn` and `gr`.
@@ -125,14 +161,19 @@
 #'   with the same columns as `data`), scored with `fn(par, validation_data,
 #'   ...)`; or a function `function(par)` returning the validation loss (also
 #'   without `data`).
+#' @param metrics `NULL`, or a named list of functions `function(par, rows)`
+#'   (without `data`: `function(par)`) returning one number each, recorded at
+#'   the end of every epoch (see "Metrics").
 #' @param callback `NULL` or a function called after every step with one
 #'   argument, a list with `step`, `epoch` (equal to `step` without `data`),
 #'   `loss` (the loss at the
 #'   parameters before the step), `par` (the parameters after the step),
 #'   `grad_norm` and `learning_rate`. Returning `FALSE` stops the run.
 #' @param callbacks `NULL`, or a list of callbacks made by
-#'   [callback_early_stopping()], [callback_reduce_lr_on_plateau()] and
-#'   [callback_backup_and_restore()] (at most one).
+#'   [callback_early_stopping()], [callback_reduce_lr_on_plateau()],
+#'   [callback_csv_logger()] and [callback_backup_and_restore()] (at most
+#'   one). They act in the order given, after the metrics and validation loss
+#'   of the epoch are computed.
 #' @param progress `TRUE` shows a progress line (see "Progress"); on by
 #'   default in interactive sessions. `FALSE` is quiet.
 #' @param engine `NULL` (compute in this R process) or an engine for
@@ -154,8 +195,9 @@
 #' \item{history}{a data frame with one row per step: `step`, `epoch` (with
 #'   `data` only), `loss` (at the parameters before the step), `learning_rate`
 #'   (used by the step), `grad_norm` (Euclidean norm of the gradient, before
-#'   clipping) and, with `validation_data`, `val_loss` (at the parameters after
-#'   the last step of an epoch; `NA` on the other rows).}
+#'   clipping), the metrics and, with `validation_data`, `val_loss` and the
+#'   `val_` metrics (at the parameters after the last step of an epoch; `NA`
+#'   on the other rows).}
 #' \item{optimizer}{the trained optimizer (a clone of the one passed in).}
 #' \item{steps, epochs}{the number of steps taken and of epochs completed
 #'   (without `data` every step is a full pass, so `epochs` equals `steps`).}
@@ -163,6 +205,16 @@
 #'   up to the last checkpoint, plus this one).}
 #' \item{resumed_from}{the step of the checkpoint the run resumed from, or
 #'   `NA`.}
+#' \item{resumed_epoch}{the epochs completed at that checkpoint, or `NA`.}
+#' \item{par_epoch, par_step}{the epoch (and step) whose parameters `par`
+#'   holds; `par_step` is `NA` for restored best weights.}
+#' \item{restored}{`TRUE` when early stopping restored its best weights.}
+#' \item{best}{`NULL`, or with [callback_early_stopping()] the monitored
+#'   quantity and its best epoch and value: `list(monitor, mode, epoch,
+#'   value)`.}
+#' \item{metrics}{the names of the metrics.}
+#' \item{gradient}{where the gradients came from: `"ad"`, `"function"` or
+#'   `"numerical"`.}
 #' \item{best_epoch}{with `callback_early_stopping(restore_best_weights =
 #'   TRUE)`: the epoch whose parameters are returned, else `NA`.}
 #'
@@ -212,231 +264,27 @@
 #' tail(fit3$history)
 minimize <- function(par, fn, gr = NULL, ..., optimizer = NULL, steps = NULL, tol = 0,
                      data = NULL, batch_size = NULL, epochs = 1L, shuffle = TRUE,
-                     validation_data = NULL, callback = NULL, callbacks = NULL,
+                     validation_data = NULL, metrics = NULL, callback = NULL, callbacks = NULL,
                      progress = interactive(), engine = NULL) {
   started <- proc.time()[["elapsed"]]
-  par <- fit_check_par(par)
-  fit_check_function(fn, "fn")
-  if (!is.null(gr)) fit_check_function(gr, "gr")
-  if (!is.null(callback)) fit_check_function(callback, "callback")
-  check_number(tol, "tol", lower = 0)
-  check_flag(shuffle, "shuffle")
-  check_flag(progress, "progress")
-  check_number(steps, "steps", lower = 1, upper = .Machine$integer.max, whole = TRUE, null_ok = TRUE)
-  has_data <- !is.null(data)
-  if (has_data) {
-    if (!(is.data.frame(data) || is.matrix(data)) || NROW(data) < 1L) {
-      rmsprop_abort("argument", sprintf(
-        "`data` must be a data frame or matrix with at least one row, not %s.",
-        fit_describe_data(data)), argument = "data")
-    }
-    n_obs <- NROW(data)
-    check_number(batch_size, "batch_size", lower = 1, upper = .Machine$integer.max, whole = TRUE,
-                 null_ok = TRUE)
-    check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
-    batch_size <- if (is.null(batch_size)) n_obs else min(as.integer(batch_size), n_obs)
-    n_batches <- as.integer(ceiling(n_obs / batch_size))
-    max_steps <- epochs * n_batches
-    if (!is.null(steps)) max_steps <- min(max_steps, steps)
-  } else {
-    if (!is.null(batch_size)) {
-      rmsprop_abort("argument", sprintf(
-        "`batch_size` needs `data`; got batch_size = %s without data.",
-        describe_value(batch_size)), argument = "batch_size")
-    }
-    check_number(epochs, "epochs", lower = 1, upper = .Machine$integer.max, whole = TRUE)
-    n_obs <- 0L
-    batch_size <- 0L
-    n_batches <- 1L
-    max_steps <- if (is.null(steps)) 1000 else steps
-    epochs <- max_steps
-  }
-  max_steps <- as.integer(max_steps)
-  epochs <- as.integer(epochs)
-  validation <- fit_check_validation(validation_data, data)
-  has_val <- !is.null(validation)
-  cbs <- fit_check_callbacks(callbacks)
-  is_backup <- vapply(cbs, inherits, logical(1), "rmsprop_callback_backup_and_restore")
-  backup <- if (any(is_backup)) cbs[[which(is_backup)]] else NULL
-  cbs <- cbs[!is_backup]
-  for (cb in cbs) {
-    if (identical(cb$monitor, "val_loss") && !has_val) {
-      rmsprop_abort("argument", sprintf(
-        "%s monitors \"val_loss\", which needs `validation_data`; give it, or use monitor = \"loss\".",
-        sub("^rmsprop_", "", class(cb)[1])), argument = "callbacks")
-    }
-  }
-  if (!is.null(backup)) fit_checkpoint_check_dir(backup)
-  opt <- fit_clone_optimizer(optimizer)
-  if (any(vapply(cbs, inherits, logical(1), "rmsprop_callback_reduce_lr_on_plateau")) &&
-      is.null(fit_config_learning_rate(opt))) {
-    rmsprop_abort("argument", paste(
-      "callback_reduce_lr_on_plateau() needs an optimizer with a numeric learning rate;",
-      "this one has a schedule or a function. Use a number, or drop the callback."),
-      argument = "callbacks")
-  }
-  fingerprint <- if (is.null(backup)) NULL else
-    fit_fingerprint(par, opt, has_data, data, batch_size, epochs, max_steps, shuffle, tol,
-                    is.null(gr), validation, cbs)
-  # A checkpoint of another problem is refused before anything starts.
-  ck <- if (is.null(backup)) NULL else fit_checkpoint_load(backup, fingerprint)
-  dots <- list(...)
-  evaluate <- fit_evaluator(engine, fn, gr, dots, data)
-  cleanup <- attr(evaluate, "cleanup")
+  spec <- run_spec(par, fn, gr, list(...), optimizer = optimizer, steps = steps, tol = tol,
+                   data = data, batch_size = batch_size, epochs = epochs, shuffle = shuffle,
+                   validation_data = validation_data, metrics = metrics, callback = callback,
+                   callbacks = callbacks, progress = progress, engine = engine)
+  run_fit(spec, started)
+}
+
+# Runs a spec: set up, resume (callbacks' on_train_begin), the loop, finish.
+run_fit <- function(spec, started = proc.time()[["elapsed"]]) {
+  run <- run_new(spec, started)
+  cleanup <- attr(run$evaluate, "cleanup")
   if (is.function(cleanup)) on.exit(cleanup(), add = TRUE)
-  val_loss_of <- if (has_val) fit_validation_loss(validation, fn, dots) else NULL
-
-  # The run: configuration and state in one environment; fit_loop() (in
-  # minimize-loop.R) keeps the state in local variables while it runs and
-  # puts it back here when it returns or is unwound by an interrupt.
-  ctx <- new.env(parent = emptyenv())
-  ctx$fn <- fn
-  ctx$gr <- gr
-  ctx$evaluate <- evaluate
-  ctx$data <- data
-  ctx$has_data <- has_data
-  ctx$n_obs <- n_obs
-  ctx$batch_size <- batch_size
-  ctx$n_batches <- n_batches
-  ctx$shuffle <- shuffle
-  ctx$max_steps <- max_steps
-  ctx$tol <- tol
-  ctx$callback <- callback
-  ctx$cbs <- cbs
-  ctx$has_val <- has_val
-  ctx$val_loss_of <- val_loss_of
-  ctx$backup <- backup
-  ctx$fingerprint <- fingerprint
-  ctx$started <- started
-  fit_state_init(ctx, par, opt, cbs)
-  resumed_from <- NA_integer_
-  if (!is.null(ck)) {
-    fit_state_restore(ctx, ck$state)
-    resumed_from <- ctx$step
-  }
-  opt <- ctx$opt
-  ctx$save_every <- if (!is.null(backup) && is.numeric(backup$save_freq)) backup$save_freq else 0L
-  ctx$save_epochs <- !is.null(backup) && identical(backup$save_freq, "epoch")
-  # The learning rate of each step. A numeric rate is the same for every
-  # step until a callback changes it at the end of an epoch, so the loop
-  # writes it into the history in bulk (steps lr_from..step) before anything
-  # reads it; for a schedule or a function the optimizer reports the rate
-  # each step used (fit_used_learning_rate()): it is never evaluated again.
-  ctx$lr_fixed <- !is.null(fit_config_learning_rate(opt))
-  ctx$lr_now <- if (ctx$lr_fixed) fit_learning_rate(opt) else NA_real_
-  ctx$lr_from <- ctx$step + 1L
-  ctx$prog <- if (progress) fit_progress_new(max_steps, epochs, has_data) else NULL
-  ctx$tick <- 1L
-  # What happens at the end of an epoch besides counting it: the validation
-  # loss, the callbacks, tol and the epoch's checkpoint.
-  ctx$epoch_work <- has_val || length(cbs) > 0L || tol > 0 || ctx$save_epochs
-  # The plain case (no extra arguments, an analytic gradient, in this
-  # process) calls fn and gr directly, as the local evaluator would: its call
-  # and list cost as much as the rest of the bookkeeping.
-  ctx$direct <- isTRUE(attr(evaluate, "direct"))
-  ctx$whole <- has_data && n_batches == 1L && !shuffle   # every batch is `data` itself
-  # Anything beyond the bare step (checked once per step).
-  ctx$extras <- !is.null(callback) || progress || ctx$epoch_work || ctx$save_every > 0L ||
-    !ctx$lr_fixed || has_data
-
-  tryCatch(if (!ctx$finished && ctx$code == 1L) fit_loop(ctx), interrupt = function(cond) {
-    ctx$code <- 3L
-    ctx$msg <- sprintf("interrupted after step %d: returning the parameters reached so far",
-                       ctx$step)
-  })
-
-  step <- ctx$step
-  if (ctx$lr_fixed && ctx$lr_from <= step) ctx$h_lr[ctx$lr_from:step] <- ctx$lr_now
-  ctx$lr_from <- step + 1L
-  if (!has_data) ctx$epoch <- ctx$epochs_done <- step
-  ctx$n_fn <- ctx$n_fn + ctx$n_direct
-  ctx$n_gr <- ctx$n_gr + ctx$n_direct
-  ctx$n_direct <- 0
-  code <- ctx$code
-  if (is.null(ctx$msg)) {
-    ctx$msg <- if (!has_data) {
-      sprintf("step limit reached (%d steps)", step)
-    } else if (ctx$epochs_done == epochs) {
-      sprintf("epoch limit reached (%d epochs, %d steps)", ctx$epochs_done, step)
-    } else if (ctx$batch >= n_batches) {
-      sprintf("step limit reached (%d steps, after epoch %d)", step, ctx$epoch)
-    } else {
-      sprintf("step limit reached (%d steps, during epoch %d)", step, ctx$epoch)
-    }
-  }
-  msg <- ctx$msg
-  if (code != 3L) ctx$finished <- TRUE
-  recent <- if (step > 0L) ctx$h_loss[max(1L, step - 49L):step] else numeric(0)
-  if (!is.null(ctx$prog) && step > 0L) {
-    fit_progress_done(ctx$prog, step, max(ctx$epoch, 1L), recent, ctx$last_val,
-                      ctx$h_lr[step])
-  }
-
-  # The parameters to return.
-  restored_epoch <- NA_integer_
-  if (code == 4L && startsWith(msg, "stopped: the loss")) {
-    final_par <- ctx$prev_par
-  } else {
-    final_par <- NULL
-    if (code != 3L) {
-      for (i in seq_along(cbs)) {
-        st <- ctx$cb_state[[i]]
-        if (inherits(cbs[[i]], "rmsprop_callback_early_stopping") &&
-            cbs[[i]]$restore_best_weights && !is.null(st$best_par)) {
-          final_par <- st$best_par
-          restored_epoch <- st$best_epoch
-          if (cbs[[i]]$verbose > 0L) {
-            message(sprintf("Restoring model weights from the end of the best epoch: %d.",
-                            restored_epoch))
-          }
-        }
-      }
-    }
-    if (is.null(final_par)) final_par <- opt$finalize_variable_values(ctx$par)
-  }
-  # A kept checkpoint holds the finished run (before the final evaluation,
-  # which the rerun makes again).
-  if (!is.null(backup) && code != 3L && !backup$delete_checkpoint) fit_save_state(ctx)
-  value <- NA_real_
   tryCatch({
-    res <- evaluate(final_par, if (has_data) seq_len(n_obs) else NULL, need_grad = FALSE)
-    ctx$n_fn <- ctx$n_fn + res$n_fn
-    value <- fit_check_loss(res$loss)
-  }, interrupt = function(cond) {
-    if (code != 3L) {
-      code <<- ctx$code <- 3L
-      msg <<- ctx$msg <- sprintf(
-        "interrupted after step %d: returning the parameters reached so far", step)
-    }
-  })
-  if (code == 3L) message("minimize(): ", msg, ".")
-  if (code == 4L) rmsprop_warn("nonfinite", paste0("minimize() ", msg, "."))
-  if (!is.null(backup) && code != 3L && backup$delete_checkpoint) fit_checkpoint_remove(backup)
-
-  keep <- seq_len(step)
-  history <- list(step = keep)
-  if (has_data) history$epoch <- ctx$h_epoch[keep]
-  history$loss <- ctx$h_loss[keep]
-  history$learning_rate <- ctx$h_lr[keep]
-  history$grad_norm <- ctx$h_gnorm[keep]
-  if (has_val) history$val_loss <- ctx$h_val[keep]
-  # what data.frame() makes of these columns, without its checks
-  history <- structure(history, class = "data.frame", row.names = c(NA_integer_, -step))
-
-  structure(list(
-    par = final_par,
-    value = value,
-    counts = c(`function` = ctx$n_fn, gradient = ctx$n_gr),
-    convergence = code,
-    message = msg,
-    history = history,
-    optimizer = opt,
-    steps = step,
-    epochs = as.integer(ctx$epochs_done),
-    elapsed = ctx$elapsed_before + proc.time()[["elapsed"]] - started,
-    resumed_from = resumed_from,
-    best_epoch = restored_epoch
-  ), class = "rmsprop_fit")
+    callbacks_call(run, "on_train_begin")
+    run_prepare(run)
+    if (!run$finished && run$code == run_codes[["limit"]]) run_loop(run)
+  }, interrupt = function(cond) run_interrupted(run))
+  run_finish(run)
 }
 
 # ---- helpers ------------------------------------------------------------
@@ -456,64 +304,6 @@ fit_not_all_finite <- function(g) is.numeric(g) && !all(is.finite(g))
 fit_used_learning_rate <- function(opt) {
   lr <- .subset2(opt, "last_learning_rate")   # an active binding, read without dispatch
   if (is.null(lr)) NA_real_ else lr
-}
-
-# validation_data: NULL, a function(par) returning the validation loss, or
-# rows with the same columns as `data` (then fn(par, rows, ...) is the loss).
-fit_check_validation <- function(validation_data, data) {
-  if (is.null(validation_data)) return(NULL)
-  if (is.function(validation_data)) return(list(kind = "function", f = validation_data))
-  if (is.null(data)) {
-    rmsprop_abort("argument", sprintf(paste(
-      "`validation_data` without `data` must be a function(par) returning the validation",
-      "loss, not %s."), describe_value(validation_data)), argument = "validation_data")
-  }
-  same <- (is.data.frame(validation_data) && is.data.frame(data) &&
-             identical(names(validation_data), names(data))) ||
-    (is.matrix(validation_data) && is.matrix(data) &&
-       NCOL(validation_data) == NCOL(data) &&
-       identical(colnames(validation_data), colnames(data)))
-  if (!same || NROW(validation_data) < 1L) {
-    rmsprop_abort("argument", sprintf(paste(
-      "`validation_data` must be a function(par), or rows (at least one) of the same kind",
-      "and with the same columns as `data`; got %s."),
-      if (is.data.frame(validation_data) || is.matrix(validation_data)) {
-        sprintf("a %s with %d rows and %d columns", class(validation_data)[1],
-                NROW(validation_data), NCOL(validation_data))
-      } else describe_value(validation_data)), argument = "validation_data")
-  }
-  list(kind = "rows", data = validation_data)
-}
-
-# function(par) giving the validation loss (in this process, with any engine).
-fit_validation_loss <- function(validation, fn, dots) {
-  check <- function(x) {
-    if (!(is.numeric(x) || is.logical(x)) || length(x) != 1L) {
-      rmsprop_abort("value", sprintf(
-        "the validation loss must be a single number, not %s.", describe_value(x)),
-        argument = "validation_data")
-    }
-    as.double(x)
-  }
-  if (validation$kind == "function") {
-    f <- validation$f
-    return(function(par) check(f(par)))
-  }
-  rows <- validation$data
-  function(par) check(fit_call(fn, par, rows, dots, TRUE))
-}
-
-fit_check_function <- function(f, arg) {
-  if (!is.function(f)) {
-    rmsprop_abort("argument", sprintf("`%s` must be a function, not %s.", arg,
-                                      describe_value(f)), argument = arg)
-  }
-  invisible(f)
-}
-
-fit_describe_data <- function(x) {
-  if (is.data.frame(x) || is.matrix(x)) return(sprintf("a %s with 0 rows", class(x)[1]))
-  describe_value(x)
 }
 
 # The value of fn: a single number (names and attributes dropped).
@@ -542,17 +332,6 @@ fit_check_par <- function(par) {
   relist_flat(as.double(flat), par)
 }
 
-fit_clone_optimizer <- function(optimizer) {
-  if (is.null(optimizer)) return(optimizer_rmsprop(learning_rate = 0.01))
-  if (!is.environment(optimizer) || !is.function(optimizer$step) ||
-      !is.function(optimizer$clone)) {
-    rmsprop_abort("argument", sprintf(
-      "`optimizer` must be an optimizer from optimizer_rmsprop() or optimizer_loss_scale(), not %s.",
-      describe_value(optimizer)), argument = "optimizer")
-  }
-  optimizer$clone()
-}
-
 # The learning rate the next step will use (NA if the optimizer cannot say).
 fit_learning_rate <- function(opt) {
   f <- opt$current_learning_rate
@@ -561,42 +340,3 @@ fit_learning_rate <- function(opt) {
   if (is.numeric(lr) && length(lr) == 1L) as.double(lr) else NA_real_
 }
 
-# The evaluator in this process. Called as evaluate(par, rows, need_grad,
-# order, span) (order and span are for engines; ignored here). Without extra
-# arguments fn and gr are called directly, not through do.call(): that is
-# most of the driver's cost per step on small problems.
-fit_local_evaluator <- function(fn, gr, dots, data) {
-  has_data <- !is.null(data)
-  n_obs <- NROW(data)
-  if (length(dots)) {
-    f <- function(p, batch) fit_call(fn, p, batch, dots, has_data)
-    g <- if (is.null(gr)) NULL else function(p, batch) fit_call(gr, p, batch, dots, has_data)
-  } else if (has_data) {
-    f <- fn
-    g <- gr
-  } else {
-    f <- function(p, batch) fn(p)
-    g <- if (is.null(gr)) NULL else function(p, batch) gr(p)
-  }
-  evaluate <- function(par, rows, need_grad = TRUE, order = NULL, span = NULL) {
-    batch <- NULL
-    if (has_data) {
-      # All the rows in their order (a full batch without shuffling): no copy.
-      all_rows <- length(rows) == n_obs && !is.unsorted(rows, strictly = TRUE)
-      batch <- if (all_rows) data else data[rows, , drop = FALSE]
-    }
-    loss <- f(par, batch)
-    if (!need_grad) return(list(loss = loss, grad = NULL, n_fn = 1, n_gr = 0))
-    grad <- if (is.null(g)) numerical_gradient(function(p) f(p, batch), par) else g(par, batch)
-    list(loss = loss, grad = grad, n_fn = 1, n_gr = 1)
-  }
-  # Without extra arguments and with an analytic gradient, minimize() calls
-  # fn(par[, batch]) and gr(par[, batch]) itself: the same calls, less cost.
-  if (!length(dots) && !is.null(gr)) attr(evaluate, "direct") <- TRUE
-  evaluate
-}
-
-fit_evaluator <- function(engine, fn, gr, dots, data) {
-  if (is.null(engine)) return(fit_local_evaluator(fn, gr, dots, data))
-  engine_evaluator(engine, fn, gr, dots, data)
-}

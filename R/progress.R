@@ -29,7 +29,8 @@ fit_progress_new <- function(max_steps, epochs, has_data, interactive = base::in
 }
 
 # Called when the countdown of the loop reaches 0; returns the next countdown.
-# `recent` holds the last losses (for the smoothed loss).
+# `recent` holds the last losses (for the smoothed loss); `val_loss` the
+# last epoch's logs to show (see fit_progress_logs()).
 fit_progress_tick <- function(p, step, epoch, recent, val_loss, lr, force = FALSE) {
   now <- proc.time()[["elapsed"]]
   # Aim at about 50 clock reads a second: double or halve the countdown.
@@ -57,9 +58,20 @@ fit_progress_line <- function(p, step, epoch, recent, val_loss, lr, now) {
   smooth <- if (length(recent)) mean(recent) else NA_real_
   paste0(where,
          sprintf("  loss %s", format(smooth, digits = 5)),
-         if (!is.na(val_loss)) sprintf("  val_loss %s", format(val_loss, digits = 5)) else "",
+         fit_progress_logs(val_loss),
          sprintf("  lr %s", format(lr, digits = 3)),
          sprintf("  %s elapsed, ~%s left", fit_format_seconds(elapsed), fit_format_seconds(left)))
+}
+
+# The last epoch's logs shown after the loss (`shown`: a named numeric
+# vector, such as val_loss and the metrics; unnamed or NA entries are left
+# out).
+fit_progress_logs <- function(shown) {
+  nm <- names(shown)
+  if (is.null(nm)) return("")
+  keep <- !is.na(shown) & nzchar(nm)
+  paste0(sprintf("  %s %s", nm[keep], vapply(shown[keep], format, "", digits = 5)),
+         collapse = "")
 }
 
 fit_progress_draw <- function(p, step, epoch, recent, val_loss, lr, now) {

@@ -22,12 +22,25 @@
 #' on every engine. The RNG of the calling session is used only to draw `seed`
 #' when it is `NULL`.
 #'
+#' Every argument of [minimize()] that describes the run (`gr`, `steps`,
+#' `tol`, `data`, `batch_size`, `epochs`, `shuffle`, `validation_data`,
+#' `metrics`, `callback`, `callbacks`, `progress`) is taken as `minimize()`
+#' takes it and checked the same way before anything runs, so a bad one is
+#' the same classed error here as there, never a worker's failure. Each
+#' configuration gets fresh callbacks; [callback_backup_and_restore()] and
+#' [callback_csv_logger()] are refused (all configurations would write to one
+#' file). The history's columns include `val_loss` and the metrics when they
+#' are given.
+#'
 #' @param grid A data frame or a list of named lists of arguments for
 #'   [optimizer_rmsprop()].
 #' @inheritParams minimize
 #' @param seed `NULL` or a whole number: the seed set before each
 #'   configuration's run (used for shuffling). `NULL` draws one from the
 #'   session's RNG.
+#' @param progress `TRUE` shows each configuration's progress line (only
+#'   where the configuration runs in this R process: engine `NULL` or
+#'   `"sequential"`).
 #' @param engine `NULL` (one after the other, here), `"sequential"`,
 #'   `"future"` (any [future::plan()]), or a cluster from
 #'   [parallel::makeCluster()]; see [rmsprop_engine()]. The workers need
@@ -53,25 +66,34 @@
 #' plot(sw)
 sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 0,
                              data = NULL, batch_size = NULL, epochs = 1L, shuffle = TRUE,
-                             seed = NULL, engine = NULL) {
+                             validation_data = NULL, metrics = NULL, callback = NULL,
+                             callbacks = NULL, progress = FALSE, seed = NULL, engine = NULL) {
   configs <- sweep_configs(grid)
   labels <- sweep_labels(grid, configs)
-  par <- fit_check_par(par)
-  fit_check_function(fn, "fn")
-  if (!is.null(gr)) fit_check_function(gr, "gr")
+  spec <- run_spec(par, fn, gr, list(...), steps = steps, tol = tol, data = data,
+                   batch_size = batch_size, epochs = epochs, shuffle = shuffle,
+                   validation_data = validation_data, metrics = metrics,
+                   callback = callback, callbacks = callbacks, progress = progress)
+  sweep_check_callbacks(spec)
   check_number(seed, "seed", whole = TRUE, null_ok = TRUE)
   for (i in seq_along(configs)) {
-    tryCatch(do.call(optimizer_rmsprop, configs[[i]]), rmsprop_error = function(e) {
+    opt <- tryCatch(do.call(optimizer_rmsprop, configs[[i]]), rmsprop_error = function(e) {
       rmsprop_abort("argument", sprintf("`grid` configuration %d (%s) is not valid: %s", i,
                                         labels$text[i], conditionMessage(e)),
                     argument = "grid", config = i)
     })
+    spec$optimizer <- opt
+    for (cb in spec$callbacks) callback_check_spec(cb, spec)
   }
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   engine <- if (is.null(engine)) NULL else as_engine(engine)
-  payload <- serialize(list(par = par, fn = fn, gr = gr, dots = list(...), steps = steps,
-                            tol = tol, data = data, batch_size = batch_size,
-                            epochs = epochs, shuffle = shuffle), NULL)
+  # What each worker passes to minimize() besides the optimizer.
+  payload <- serialize(list(args = c(list(par = spec$par, fn = fn, gr = gr), list(...),
+                                     list(steps = steps, tol = tol, data = data,
+                                          batch_size = batch_size, epochs = epochs,
+                                          shuffle = shuffle, validation_data = validation_data,
+                                          metrics = metrics, callback = callback,
+                                          callbacks = callbacks, progress = progress))), NULL)
   jobs <- lapply(configs, function(cfg) list(config = serialize(cfg, NULL), seed = seed))
   wenv <- worker_env()
   lib <- driver_lib()
@@ -99,7 +121,7 @@ sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 
     }
   }
   cols <- labels$columns
-  clash <- names(cols) %in% c("config", "step", "epoch", "loss", "learning_rate", "grad_norm",
+  clash <- names(cols) %in% c("config", "step", "epoch", spec_log_names(spec), "learning_rate",
                               "value", "convergence", "steps", "message")
   names(cols)[clash] <- paste0(names(cols)[clash], "_config")
   histories <- lapply(seq_along(results), function(i) {
@@ -117,6 +139,19 @@ sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 
                  row.names = NULL)
   structure(out, class = c("rmsprop_sweep", "data.frame"), final = final,
             par = lapply(results, `[[`, "par"), labels = labels$text)
+}
+
+# Callbacks that write files cannot be shared by the configurations.
+sweep_check_callbacks <- function(spec) {
+  files <- vapply(spec$callbacks, inherits, logical(1),
+                  c("rmsprop_callback_backup_and_restore", "rmsprop_callback_csv_logger"))
+  if (any(files)) {
+    rmsprop_abort("argument", sprintf(paste(
+      "sweep_optimizers() cannot take %s: every configuration would write to the same file.",
+      "Run minimize() for the configuration you want to keep instead."),
+      callback_label(spec$callbacks[[which(files)[1]]])), argument = "callbacks")
+  }
+  invisible(TRUE)
 }
 
 # A list of argument lists from a data frame or a list of lists; NA drops an

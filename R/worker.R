@@ -259,10 +259,7 @@ worker_sweep <- function(job, payload, lib) {
     ns <- asNamespace("rmsprop")
     opt <- do.call(get("optimizer_rmsprop", envir = ns), cfg)
     if (!is.null(job$seed)) set.seed(job$seed)
-    args <- c(list(par = p$par, fn = p$fn, gr = p$gr), p$dots,
-              list(optimizer = opt, steps = p$steps, tol = p$tol, data = p$data,
-                   batch_size = p$batch_size, epochs = p$epochs, shuffle = p$shuffle,
-                   progress = FALSE))
+    args <- c(p$args, list(optimizer = opt))
     fit <- do.call(get("minimize", envir = ns), args)
     list(ok = TRUE, history = fit$history, value = fit$value, convergence = fit$convergence,
          message = fit$message, steps = fit$steps, par = fit$par)

@@ -34,3 +34,12 @@ continue_steps <- function(opt, vars, grads) {
     vars
   })
 }
+
+# minimize() ends a non-interactive session's run with an error on an
+# interrupt; tests that simulate interrupts ask for the interactive
+# behaviour (the partial result) for the rest of their file.
+local_interrupt_return <- function(env = parent.frame()) {
+  old <- options(rmsprop.on_interrupt = "return")
+  if (requireNamespace("withr", quietly = TRUE)) withr::defer(options(old), envir = env)
+  invisible(old)
+}

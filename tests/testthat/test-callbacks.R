@@ -236,7 +236,10 @@ test_that("bad validation data and callbacks are classed errors before any step"
   expect_error(run(validation_data = function(p) "x"), "validation loss",
                class = "rmsprop_error_value")
 
-  expect_error(callback_early_stopping(monitor = "accuracy"), "monitor",
+  # a monitor the run does not record (no metric of that name)
+  expect_error(run(callbacks = list(callback_early_stopping(monitor = "accuracy"))),
+               "accuracy", class = "rmsprop_error_argument")
+  expect_error(callback_early_stopping(monitor = NA_character_), "monitor",
                class = "rmsprop_error_argument")
   expect_error(callback_early_stopping(patience = -1), "patience",
                class = "rmsprop_error_argument")

@@ -1,6 +1,10 @@
 # callback_backup_and_restore(): checkpoints, resuming bit-identically, and
 # refusing checkpoints of other problems.
 
+# Interrupts here are simulated in a non-interactive session: ask for the
+# interactive behaviour (the partial result) unless a test says otherwise.
+local_interrupt_return()
+
 ck_x <- unname(cbind(1, as.matrix(scale(mtcars[, c("wt", "hp", "qsec")]))))
 ck_data <- data.frame(y = mtcars$mpg, x = I(ck_x))
 ck_fn <- function(b, batch) mean((batch$y - batch$x %*% b)^2)
@@ -91,21 +95,27 @@ test_that("the checkpoint holds the complete state and is written atomically", {
   ck <- readRDS(file.path(dir, "rmsprop-checkpoint.rds"))
   expect_s3_class(ck, "rmsprop_checkpoint")
   s <- ck$state
-  expect_identical(s$step, 5L)
-  expect_identical(s$epoch, 2L)     # 4 batches per epoch: step 5 is the first of epoch 2
-  expect_identical(s$batch, 1L)
+  # the interrupt (after step 6) wrote the checkpoint, after the save at step 5
+  expect_identical(s$step, 6L)
+  expect_identical(s$epoch, 2L)     # 4 batches per epoch: step 6 is the second of epoch 2
+  expect_identical(s$batch, 2L)
   expect_identical(sort(s$order), 1:32)
-  expect_identical(s$opt$iterations, 5)
-  expect_length(s$h_loss, 5L)
+  expect_identical(s$opt$iterations, 6)
+  expect_length(s$h_loss, 6L)
   expect_type(s$rng, "integer")
   # only the checkpoint is in the directory: the temporary file was renamed
   expect_identical(list.files(dir), "rmsprop-checkpoint.rds")
   # a temporary file left by a crash during a write is ignored and removed
   writeLines("partial", file.path(dir, "rmsprop-checkpoint-123.tmp"))
   set.seed(3)
-  fit <- minimize(rep(0, 4), ck_fn, ck_gr, data = ck_data, batch_size = 10, epochs = 3,
-                  progress = FALSE, callbacks = list(callback_backup_and_restore(dir, save_freq = 5)))
-  expect_identical(fit$resumed_from, 5L)
+  expect_message(
+    fit <- minimize(rep(0, 4), ck_fn, ck_gr, data = ck_data, batch_size = 10, epochs = 3,
+                    progress = FALSE,
+                    callbacks = list(callback_backup_and_restore(dir, save_freq = 5))),
+    "resuming from the checkpoint in .* at step 6 \\(epoch 1\\)",
+    class = "rmsprop_message_resume")
+  expect_identical(fit$resumed_from, 6L)
+  expect_identical(fit$resumed_epoch, 1L)
   expect_length(list.files(dir), 0L)
 })
 
@@ -224,6 +234,6 @@ test_that("checkpoints work with an engine", {
   dir <- ck_dir()
   expect_message(run(dir, ck_interrupt_at(10)), "interrupted")
   again <- run(dir)
-  expect_identical(again$resumed_from, 9L)
+  expect_identical(again$resumed_from, 10L)   # the interrupt's own save (the last periodic one: 9)
   expect_identical(ck_same(again), ck_same(ref))
 })

@@ -1,5 +1,9 @@
 # minimize(): the optim()-style driver.
 
+# Interrupts here are simulated in a non-interactive session: ask for the
+# interactive behaviour (the partial result) unless a test says otherwise.
+local_interrupt_return()
+
 # Least squares and logistic regression on mtcars, the Rosenbrock function.
 mt_x <- unname(cbind(1, as.matrix(scale(mtcars[, c("wt", "hp")]))))
 mt_mpg <- mtcars$mpg
