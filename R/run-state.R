@@ -13,10 +13,12 @@
 # The convergence codes of a result, by name (stats::optim() style numbers).
 run_codes <- c(converged = 0L, limit = 1L, stopped = 2L, interrupted = 3L, nonfinite = 4L)
 
-# One field: `init` gives its starting value from the spec, `check` returns
-# TRUE or a short description of what the value must be.
-run_field <- function(init, check, saved = TRUE, local = TRUE) {
-  list(init = init, check = check, saved = saved, local = local)
+# One field: `init` gives its starting value from the spec; `check(x, spec,
+# state)` is TRUE when a saved value is usable, `what` says what it must be
+# (a checkpoint's fields are checked in an order where `state`'s step and
+# epochs are already known to be sound).
+run_field <- function(init, check, what, saved = TRUE, local = TRUE) {
+  list(init = init, check = check, what = what, saved = saved, local = local)
 }
 
 is_count <- function(x, upper = .Machine$integer.max) {
@@ -43,54 +45,60 @@ is_order <- function(x, spec) {
 # Coldest first: the loop defines its locals in this order, so the ones read
 # at every step (at the end) are found first.
 run_fields <- list(
-  elapsed = run_field(function(s) 0, function(x, s, st) is.double(x) && length(x) == 1L &&
-                        is.finite(x) && x >= 0 || "a number of seconds >= 0", local = FALSE),
-  rng = run_field(function(s) NULL, function(x, s, st) is.null(x) ||
-                    (is.integer(x) && length(x) >= 1L && length(x) <= 1000L) ||
-                    "NULL or an R random seed (integer vector)", local = FALSE),
-  finished = run_field(function(s) FALSE, function(x, s, st) isTRUE(x) || isFALSE(x) ||
-                         "TRUE or FALSE", local = FALSE),
-  cb_state = run_field(function(s) list(), function(x, s, st) is.list(x) ||
-                         "a list of callback states", local = FALSE),
-  return_prev = run_field(function(s) FALSE, function(x, s, st) isTRUE(x) || isFALSE(x) ||
-                            "TRUE or FALSE"),
-  h_epoch = run_field(function(s) if (s$has_data) integer(0),
-                      function(x, s, st) if (s$has_data) {
-                        is_history(x, st$step, "integer") && !anyNA(x) &&
-                          (!length(x) || (min(x) >= 1L && max(x) <= st$epoch)) ||
-                          "an integer vector of one epoch per step"
-                      } else is.null(x) || "NULL without data"),
-  h_lr = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step) ||
-                     "a double vector of one learning rate per step"),
-  order = run_field(function(s) NULL, function(x, s, st) is_order(x, s) ||
-                      "NULL or a permutation of the rows of `data`"),
-  epoch_first = run_field(function(s) 1L, function(x, s, st) is_count(x, st$step + 1) &&
-                            x >= 1 || "a step number"),
-  epochs_done = run_field(function(s) 0L, function(x, s, st) is_count(x, s$epochs) ||
-                            "a number of epochs"),
-  epoch = run_field(function(s) 0L, function(x, s, st) is_count(x, s$epochs) &&
-                      x >= st$epochs_done || "an epoch number"),
-  batch = run_field(function(s) s$n_batches, function(x, s, st) is_count(x, s$n_batches) ||
-                      "a batch number"),
-  code = run_field(function(s) run_codes[["limit"]], function(x, s, st) (is.integer(x) &&
-                     length(x) == 1L && x %in% run_codes) || "a convergence code"),
+  elapsed = run_field(
+    function(s) 0, function(x, s, st) is.double(x) && length(x) == 1L && is.finite(x) && x >= 0,
+    "a number of seconds >= 0", local = FALSE),
+  rng = run_field(
+    function(s) NULL,
+    function(x, s, st) is.null(x) || (is.integer(x) && length(x) >= 1L && length(x) <= 1000L),
+    "NULL or an R random seed (an integer vector)", local = FALSE),
+  finished = run_field(function(s) FALSE, function(x, s, st) isTRUE(x) || isFALSE(x),
+                       "TRUE or FALSE", local = FALSE),
+  cb_state = run_field(function(s) list(), function(x, s, st) is.list(x),
+                       "a list of callback states", local = FALSE),
+  return_prev = run_field(function(s) FALSE, function(x, s, st) isTRUE(x) || isFALSE(x),
+                          "TRUE or FALSE"),
+  h_epoch = run_field(
+    function(s) if (s$has_data) integer(0),
+    function(x, s, st) if (!s$has_data) is.null(x) else is_history(x, st$step, "integer") &&
+      !anyNA(x) && (!length(x) || (min(x) >= 1L && max(x) <= st$epoch)),
+    "an integer vector of one epoch per step (NULL without data)"),
+  h_lr = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step),
+                   "a double vector of one learning rate per step"),
+  order = run_field(function(s) NULL, function(x, s, st) is_order(x, s),
+                    "NULL or a permutation of the rows of `data`"),
+  epoch_first = run_field(function(s) 1L,
+                          function(x, s, st) is_count(x, st$step + 1) && x >= 1,
+                          "a step number"),
+  epochs_done = run_field(function(s) 0L, function(x, s, st) is_count(x, s$epochs),
+                          "a number of epochs"),
+  epoch = run_field(function(s) 0L,
+                    function(x, s, st) is_count(x, s$epochs) && x >= st$epochs_done,
+                    "an epoch number"),
+  batch = run_field(function(s) s$n_batches, function(x, s, st) is_count(x, s$n_batches),
+                    "a batch number"),
+  code = run_field(function(s) run_codes[["limit"]],
+                   function(x, s, st) is.integer(x) && length(x) == 1L && x %in% run_codes,
+                   "a convergence code"),
   msg = run_field(function(s) NULL, function(x, s, st) is.null(x) ||
-                    (is.character(x) && length(x) == 1L && !is.na(x)) || "NULL or a string"),
-  n_fn = run_field(function(s) 0, function(x, s, st) is_count(x, Inf) || "a count"),
-  n_gr = run_field(function(s) 0, function(x, s, st) is_count(x, Inf) || "a count"),
-  opt = run_field(function(s) NULL, function(x, s, st) (is.environment(x) &&
-                    inherits(x, c("rmsprop_optimizer", "rmsprop_loss_scale_optimizer"))) ||
-                    "an optimizer"),
-  prev_par = run_field(function(s) NULL, function(x, s, st) is_par_like(x, s) ||
-                         "NULL or parameters shaped like `par`"),
-  h_gnorm = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step) ||
-                        "a double vector of one gradient norm per step"),
-  h_loss = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step) ||
-                       "a double vector of one loss per step"),
-  step = run_field(function(s) 0L, function(x, s, st) is_count(x, s$max_steps) ||
-                     sprintf("a whole number of steps in [0, %d]", s$max_steps)),
-  par = run_field(function(s) s$par, function(x, s, st) (!is.null(x) && is_par_like(x, s)) ||
-                    "finite parameters shaped like `par`")
+                    (is.character(x) && length(x) == 1L && !is.na(x)), "NULL or a string"),
+  n_fn = run_field(function(s) 0, function(x, s, st) is_count(x, Inf), "a count"),
+  n_gr = run_field(function(s) 0, function(x, s, st) is_count(x, Inf), "a count"),
+  opt = run_field(
+    function(s) NULL,
+    function(x, s, st) is.environment(x) &&
+      inherits(x, c("rmsprop_optimizer", "rmsprop_loss_scale_optimizer")),
+    "an optimizer"),
+  prev_par = run_field(function(s) NULL, function(x, s, st) is_par_like(x, s),
+                       "NULL or parameters shaped like `par`"),
+  h_gnorm = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step),
+                      "a double vector of one gradient norm per step"),
+  h_loss = run_field(function(s) numeric(0), function(x, s, st) is_history(x, st$step),
+                     "a double vector of one loss per step"),
+  step = run_field(function(s) 0L, function(x, s, st) is_count(x, s$max_steps),
+                   function(s) sprintf("a whole number of steps in [0, %d]", s$max_steps)),
+  par = run_field(function(s) s$par, function(x, s, st) !is.null(x) && is_par_like(x, s),
+                  "finite parameters shaped like `par`")
 )
 
 run_saved_fields <- names(run_fields)[vapply(run_fields, `[[`, logical(1), "saved")]
@@ -113,7 +121,7 @@ run_state_get <- function(run) {
   }
   s$cb_state <- callbacks_state(run)
   s$elapsed <- run$elapsed + proc.time()[["elapsed"]] - run$started
-  s$rng <- fit_rng_get()
+  s["rng"] <- list(fit_rng_get())   # NULL (never drawn) is a value here
   s
 }
 
@@ -133,8 +141,10 @@ run_state_check <- function(s, spec, path) {
   order <- c("step", "epochs_done", "epoch", setdiff(run_saved_fields,
                                                      c("step", "epochs_done", "epoch")))
   for (n in order) {
-    ok <- run_fields[[n]]$check(s[[n]], spec, s)
-    if (!isTRUE(ok)) bad(n, if (is.character(ok)) ok else "valid")
+    f <- run_fields[[n]]
+    if (!isTRUE(tryCatch(f$check(s[[n]], spec, s), error = function(e) FALSE))) {
+      bad(n, if (is.character(f$what)) f$what else f$what(spec))
+    }
   }
   s
 }

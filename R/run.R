@@ -23,8 +23,9 @@ run_new <- function(spec, started = proc.time()[["elapsed"]]) {
   run$fingerprint <- if (any(is_backup)) spec_fingerprint(spec, run$opt)
   # In the order they act; the names are the keys of their states in
   # checkpoints (the class for the driver's own, the position for the user's).
-  cbs <- c(if (length(spec$metrics) || spec$has_val) list(evaluation = evaluation_callback(spec)),
-           list(history = history_callback(spec)),
+  evaluated <- length(spec$metrics) > 0L || spec$has_val
+  cbs <- c(if (evaluated) list(evaluation = evaluation_callback(spec),
+                               history = history_callback(spec)),
            user[!is_backup],
            if (spec$tol > 0) list(tolerance = tolerance_callback(spec)),
            if (!is.null(spec$callback)) list(`function` = function_callback(spec$callback)),
@@ -193,8 +194,9 @@ run_result <- function(run, final_par, value, par_step) {
   history$loss <- run$h_loss[keep]
   history$learning_rate <- run$h_lr[keep]
   history$grad_norm <- run$h_gnorm[keep]
-  hist_cb <- Filter(function(i) inherits(i, "rmsprop_callback_history"), run$callbacks)[[1]]
-  history <- c(history, history_columns(hist_cb, step))
+  for (inst in run$callbacks) {
+    if (inherits(inst, "rmsprop_callback_history")) history <- c(history, history_columns(inst, step))
+  }
   # what data.frame() makes of these columns, without its checks
   history <- structure(history, class = "data.frame", row.names = c(NA_integer_, -step))
   epoch_of <- function(s) {
