@@ -1,6 +1,7 @@
 # The `callback` argument of minimize(): a function called after every step
-# with list(step, epoch, loss, par, grad_norm, learning_rate); FALSE stops the
-# run (convergence code 2).
+# with list(step, epoch, loss, par, grad_norm, learning_rate, epoch_end)
+# (epoch_end: TRUE at the last step of an epoch); FALSE stops the run
+# (convergence code 2).
 #
 # Owns: calling it and reading its answer.
 # Must never: be called less than once per step.
@@ -11,7 +12,7 @@ function_callback <- function(f) {
 
 #' @exportS3Method on_train_batch_end rmsprop_callback_function
 on_train_batch_end.rmsprop_callback_function <- function(cb, run, info) {
-  reply <- cb$f(info[c("step", "epoch", "loss", "par", "grad_norm", "learning_rate")])
+  reply <- cb$f(info)
   if (is.logical(reply) && length(reply) == 1L && !is.na(reply) && !reply) {
     run_request_stop(run, "stopped", sprintf("stopped by the callback after step %d",
                                              info$step))

@@ -105,14 +105,22 @@ callbacks_epoch_end <- function(run, epoch, logs) {
 # The step hooks: instances with an on_train_batch_end method, each with its
 # own countdown. Called by the loop when the nearest countdown runs out
 # (`passed` steps after the last call); returns the steps until the next.
-callbacks_batch_end <- function(run, info, passed) {
-  due <- run$hook_due - passed
-  for (i in which(due <= 0)) {
-    due[i] <- run$step_hooks[[i]](run$step_insts[[i]], run, info)
+# `recent` (the last 50 losses, for the progress line) joins `info` only
+# when a hook wants it.
+callbacks_batch_end <- function(run, info, passed, h_loss) {
+  if (run$want_recent) info$recent <- h_loss[max(1L, info$step - 49L):info$step]
+  due <- run$hook_due
+  hooks <- run$step_hooks
+  insts <- run$step_insts
+  next_call <- .Machine$integer.max
+  for (i in seq_along(due)) {
+    d <- due[i] - passed
+    if (d <= 0) d <- min(hooks[[i]](insts[[i]], run, info), .Machine$integer.max)
+    due[i] <- d
+    if (d < next_call) next_call <- d
   }
   run$hook_due <- due
-  next_call <- min(due)
-  if (is.finite(next_call)) max(1L, as.integer(next_call)) else .Machine$integer.max
+  max(1L, as.integer(next_call))
 }
 
 # The instances' states, as a checkpoint saves them, by the instances' keys

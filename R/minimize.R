@@ -168,7 +168,8 @@
 #'   argument, a list with `step`, `epoch` (equal to `step` without `data`),
 #'   `loss` (the loss at the
 #'   parameters before the step), `par` (the parameters after the step),
-#'   `grad_norm` and `learning_rate`. Returning `FALSE` stops the run.
+#'   `grad_norm`, `learning_rate` and `epoch_end` (`TRUE` at the last step of
+#'   an epoch). Returning `FALSE` stops the run.
 #' @param callbacks `NULL`, or a list of callbacks made by
 #'   [callback_early_stopping()], [callback_reduce_lr_on_plateau()],
 #'   [callback_csv_logger()] and [callback_backup_and_restore()] (at most

@@ -17,17 +17,16 @@
 run_loop <- function(run) {
   here <- environment()
   spec <- run$spec
-  # Cold constants first ...
-  step_hooks <- length(run$step_hooks) > 0L
-  begin_hooks <- run$epoch_begin_hooks
-  epoch_work <- run$epoch_work
-  want_recent <- run$want_recent
+  # Cold constants first (what only epochs and hooks read stays in `run`) ...
+  # One hook needing nothing more than `info` (the `callback` function) is
+  # called directly: its countdown is the loop's.
+  one_hook <- length(run$step_hooks) == 1L && !run$want_recent
+  hook <- if (one_hook) run$step_hooks[[1L]]
+  hook_inst <- if (one_hook) run$step_insts[[1L]]
+  tick <- if (length(run$step_hooks)) 1L else .Machine$integer.max
   lr_fixed <- run$lr_fixed
   lr_now <- run$lr_now
   lr_from <- run$step + 1L
-  tick <- if (step_hooks) 1L else .Machine$integer.max
-  passed <- 0L
-  info <- NULL
   shuffle <- spec$shuffle
   n_obs <- spec$n_obs
   batch_size <- spec$batch_size
@@ -35,9 +34,9 @@ run_loop <- function(run) {
   data <- spec$data
   whole <- spec$has_data && n_batches == 1L && !shuffle   # every batch is `data` itself
   evaluate <- run$evaluate
-  res <- NULL
-  first <- last <- 0L
-  rows <- NULL
+  passed <- first <- last <- 0L
+  info <- res <- rows <- halt <- NULL
+  epoch_work <- run$epoch_work
   max_steps <- spec$max_steps
   has_data <- spec$has_data
   extras <- run$extras
@@ -46,10 +45,10 @@ run_loop <- function(run) {
   g <- run$gradient
   # ... then the state, in run_fields' order (coldest first).
   for (n in run_local_fields) assign(n, get(n, envir = run), envir = here)
+  opt <- run$opt
   consistent <- TRUE
-  gnorm <- 0
+  gnorm <- loss <- 0
   grad <- NULL
-  loss <- 0
   run$loop_env <- here
   on.exit(run_loop_export(here, run))
 
@@ -60,7 +59,7 @@ run_loop <- function(run) {
         batch <- 0L
         epoch_first <- step + 1L
         order <- if (shuffle) sample.int(n_obs) else seq_len(n_obs)
-        if (begin_hooks) callbacks_call(run, "on_epoch_begin", epoch)
+        if (run$epoch_begin_hooks) callbacks_call(run, "on_epoch_begin", epoch)
       }
       batch <- batch + 1L
       first <- (batch - 1L) * batch_size + 1L
@@ -91,25 +90,18 @@ run_loop <- function(run) {
     if (step == 0L) run_check_gradient(run, grad, step)
     if (!is.numeric(loss) || length(loss) != 1L || !is.finite(loss)) {
       loss <- fit_check_loss(loss)
-      if (!is.finite(loss)) {
-        fit_nonfinite_start(step, sprintf("the loss is %s at the initial parameters",
-                                          format(loss)))
-        code <- run_codes[["nonfinite"]]
-        return_prev <- TRUE
-        msg <- sprintf(paste(
-          "stopped: the loss is %s at the parameters reached by step %d; returning the",
-          "parameters before that step, the last ones whose loss was finite"), format(loss), step)
-        break
-      }
+      if (!is.finite(loss)) halt <- run_nonfinite(step, loss)
     }
     gnorm <- if (is.double(grad) && !is.object(grad)) sqrt(sum(grad * grad)) else
       run_grad_norm(run, grad, step)
-    if (!is.finite(gnorm) && fit_not_all_finite(unlist(grad, use.names = FALSE))) {
-      fit_nonfinite_start(step, "the gradient is not finite at the initial parameters")
+    if (is.null(halt) && !is.finite(gnorm) &&
+        fit_not_all_finite(unlist(grad, use.names = FALSE))) {
+      halt <- run_nonfinite(step, NULL)
+    }
+    if (!is.null(halt)) {
       code <- run_codes[["nonfinite"]]
-      msg <- sprintf(paste(
-        "stopped before step %d: the gradient is not finite at the parameters reached by",
-        "step %d; returning those parameters"), step + 1L, step)
+      msg <- halt$msg
+      return_prev <- halt$return_prev
       break
     }
     consistent <- FALSE
@@ -133,26 +125,21 @@ run_loop <- function(run) {
       }
       # Between steps unless the epoch's callbacks are still to come.
       consistent <- !(epoch_work && batch >= n_batches)
+      passed <- passed + 1L
       if ((tick <- tick - 1L) <= 0L) {
         info <- list(step = step, epoch = epoch, loss = loss, par = par, grad_norm = gnorm,
                      learning_rate = if (lr_fixed) lr_now else h_lr[step],
                      epoch_end = batch >= n_batches)
-        if (want_recent) info$recent <- h_loss[max(1L, step - 49L):step]
-        passed <- passed + 1L
-        tick <- callbacks_batch_end(run, info, passed)
+        tick <- if (one_hook) hook(hook_inst, run, info) else
+          callbacks_batch_end(run, info, passed, h_loss)
         passed <- 0L
-      } else {
-        passed <- passed + 1L
       }
       if (epoch_work && batch >= n_batches) {
         if (lr_fixed) {   # callbacks may change the rate: record it first
           h_lr[lr_from:step] <- lr_now
           lr_from <- step + 1L
         }
-        callbacks_epoch_end(run, epoch, list(
-          loss = if (epoch_first == step) loss else mean(h_loss[epoch_first:step]),
-          grad_norm = if (epoch_first == step) gnorm else mean(h_gnorm[epoch_first:step]),
-          learning_rate = h_lr[step]))
+        run_epoch_end(run, epoch, step, epoch_first, h_loss, h_gnorm, h_lr[step])
         if (lr_fixed) lr_now <- fit_learning_rate(opt)
       }
       if (!is.null(run$stop_code)) {
@@ -165,6 +152,30 @@ run_loop <- function(run) {
     consistent <- TRUE
   }
   invisible()
+}
+
+# The end of an epoch: its logs (the mean loss and gradient norm of its
+# steps, the rate of its last step) go through the epoch's callbacks.
+run_epoch_end <- function(run, epoch, step, epoch_first, h_loss, h_gnorm, lr) {
+  steps <- epoch_first:step
+  callbacks_epoch_end(run, epoch, list(loss = mean(h_loss[steps]),
+                                       grad_norm = mean(h_gnorm[steps]), learning_rate = lr))
+}
+
+# Why a run stops at a non-finite loss (`loss`) or gradient (loss NULL) after
+# `step` steps: the message and whether the parameters before the step are
+# the ones to return. Before the first step there is nothing to return.
+run_nonfinite <- function(step, loss) {
+  if (is.null(loss)) {
+    fit_nonfinite_start(step, "the gradient is not finite at the initial parameters")
+    return(list(return_prev = FALSE, msg = sprintf(paste(
+      "stopped before step %d: the gradient is not finite at the parameters reached by",
+      "step %d; returning those parameters"), step + 1L, step)))
+  }
+  fit_nonfinite_start(step, sprintf("the loss is %s at the initial parameters", format(loss)))
+  list(return_prev = TRUE, msg = sprintf(paste(
+    "stopped: the loss is %s at the parameters reached by step %d; returning the",
+    "parameters before that step, the last ones whose loss was finite"), format(loss), step))
 }
 
 # The loop's state back into the run (when it returns or is unwound).

@@ -174,7 +174,9 @@ test_that("a callback sees each step and can stop the run", {
   expect_identical(fit$steps, 5L)
   expect_identical(nrow(fit$history), 5L)
   expect_length(seen, 5L)
-  expect_named(seen[[1]], c("step", "epoch", "loss", "par", "grad_norm", "learning_rate"))
+  expect_named(seen[[1]], c("step", "epoch", "loss", "par", "grad_norm", "learning_rate",
+                           "epoch_end"))
+  expect_true(all(vapply(seen, `[[`, TRUE, "epoch_end")))   # without data every step is an epoch
   expect_identical(seen[[5]]$par, fit$par)
   expect_identical(seen[[3]]$loss, fit$history$loss[3])
   # anything but FALSE continues
