@@ -7,8 +7,10 @@
 #' @export
 format.rmsprop_callback <- function(x, ...) {
   kind <- sub("^rmsprop_callback_", "", class(x)[1])
-  vals <- vapply(x, function(v) if (is.null(v)) "NULL" else paste(format(v), collapse = ","),
-                 character(1))
+  vals <- vapply(x, function(v) {
+    if (is.null(v)) "NULL" else if (is.function(v)) "<function>" else
+      paste(format(v), collapse = ",")
+  }, character(1))
   sprintf("<callback_%s> %s", kind, paste(paste0(names(vals), " = ", vals), collapse = ", "))
 }
 
@@ -34,8 +36,9 @@ check_callbacks <- function(callbacks) {
     }
     rmsprop_abort("argument", sprintf(paste(
       "`callbacks` must be a list of callbacks made by callback_early_stopping(),",
-      "callback_reduce_lr_on_plateau(), callback_csv_logger() or",
-      "callback_backup_and_restore() (use `callback` for a function); %s."), bad), argument = "callbacks")
+      "callback_reduce_lr_on_plateau(), callback_csv_logger(), callback_lambda() or",
+      "callback_backup_and_restore() (use `callback` for a function); %s."), bad),
+      argument = "callbacks")
   }
   if (sum(vapply(callbacks, inherits, logical(1), "rmsprop_callback_backup_and_restore")) > 1L) {
     rmsprop_abort("argument", "`callbacks` may hold at most one callback_backup_and_restore().",

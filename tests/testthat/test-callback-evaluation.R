@@ -129,3 +129,48 @@ test_that("bad metrics are classed errors before anything runs", {
   expect_error(run(list(acc = function(b, rows) "high")), "metric `acc` must return a single",
                class = "rmsprop_error_value")
 })
+
+test_that("the validation loss is evaluated at the end of every epoch", {
+  full <- run_recording(6, optimizer = optimizer_rmsprop(0.05))
+  h <- full$fit$history
+  expect_named(h, c("step", "epoch", "loss", "learning_rate", "grad_norm", "val_loss"))
+  at_end <- h$step %% 5L == 0L
+  expect_true(all(is.na(h$val_loss[!at_end])))
+  expect_identical(h$val_loss[at_end],
+                   vapply(full$ends, function(p) cb_fn(p, cb_valid), numeric(1)))
+  # function(par) as validation, without data: every step is an epoch
+  f <- function(b) mean((mtcars$mpg - cb_x %*% b)^2)
+  g <- function(b) drop(-2 * crossprod(cb_x, mtcars$mpg - cb_x %*% b)) / 32
+  pars <- list()
+  fit <- minimize(rep(0, 4), f, g, steps = 20, progress = FALSE,
+                  validation_data = function(p) sum(p^2),
+                  callback = function(info) pars[[info$step]] <<- info$par)
+  expect_identical(fit$history$val_loss, vapply(pars, function(p) sum(p^2), numeric(1)))
+  expect_output(print(fit), "val_loss")
+})
+
+
+test_that("callback_lambda() calls the user's functions at keras' points", {
+  calls <- character(0)
+  epochs <- list()
+  batches <- 0
+  cb <- callback_lambda(
+    on_train_begin = function(logs) calls <<- c(calls, "train_begin"),
+    on_epoch_begin = function(epoch, logs) calls <<- c(calls, paste0("begin", epoch)),
+    on_epoch_end = function(epoch, logs) epochs[[epoch]] <<- logs,
+    on_train_batch_end = function(batch, logs) batches <<- batches + 1,
+    on_train_end = function(logs) calls <<- c(calls, paste0("end:", round(logs$val_loss, 8))))
+  set.seed(2)
+  fit <- minimize(c(0, 0, 0), ev_fn, ev_gr, data = ev_train, validation_data = ev_valid,
+                  batch_size = 8, epochs = 3, progress = FALSE, callbacks = list(cb),
+                  metrics = list(accuracy = ev_accuracy))
+  expect_identical(calls, c("train_begin", "begin1", "begin2", "begin3",
+                            paste0("end:", round(fit$history$val_loss[9], 8))))
+  expect_identical(batches, 9)
+  expect_length(epochs, 3L)
+  expect_identical(epochs[[2]]$accuracy, fit$history$accuracy[6])
+  expect_identical(epochs[[3]]$loss, mean(fit$history$loss[7:9]))
+  expect_error(callback_lambda(on_epoch_end = function(logs) 1), "on_epoch_end",
+               class = "rmsprop_error_argument")
+  expect_output(print(cb), "callback_lambda")
+})

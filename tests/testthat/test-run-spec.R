@@ -108,3 +108,58 @@ test_that("sweep_optimizers() takes what minimize() takes, or refuses it before 
     "numeric learning rate", class = "rmsprop_error_argument")
   expect_identical(ran, 0)
 })
+
+test_that("bad validation data and callbacks are classed errors before any step", {
+  calls <- 0
+  fn <- function(b, batch) {
+    calls <<- calls + 1
+    cb_fn(b, batch)
+  }
+  run <- function(...) {
+    minimize(rep(0, 4), fn, cb_gr, data = cb_train, batch_size = 6, epochs = 2,
+             progress = FALSE, ...)
+  }
+  expect_error(run(validation_data = cb_valid[, 1, drop = FALSE]), "validation_data",
+               class = "rmsprop_error_argument")
+  expect_error(run(validation_data = as.matrix(cb_valid$x)), "validation_data",
+               class = "rmsprop_error_argument")
+  expect_error(run(validation_data = cb_valid[0, ]), "validation_data",
+               class = "rmsprop_error_argument")
+  expect_error(minimize(1, function(p) p^2, function(p) 2 * p, validation_data = mtcars),
+               "validation_data", class = "rmsprop_error_argument")
+  expect_error(run(callbacks = list(callback_early_stopping())), "validation_data",
+               class = "rmsprop_error_argument")
+  expect_error(run(callbacks = list(function(info) TRUE)), "callbacks",
+               class = "rmsprop_error_argument")
+  expect_error(run(callbacks = "early"), "callbacks", class = "rmsprop_error_argument")
+  expect_error(run(callbacks = list(callback_reduce_lr_on_plateau("loss")),
+                   optimizer = optimizer_rmsprop(
+                     learning_rate_schedule_exponential_decay(0.1, 10, 0.9))),
+               "numeric learning rate", class = "rmsprop_error_argument")
+  expect_identical(calls, 0)
+  # a single callback needs no list
+  set.seed(1)
+  fit <- run(callbacks = callback_early_stopping("loss", patience = 100))
+  expect_identical(fit$epochs, 2L)
+  # a validation function that returns junk
+  expect_error(run(validation_data = function(p) "x"), "validation loss",
+               class = "rmsprop_error_value")
+
+  # a monitor the run does not record (no metric of that name)
+  expect_error(run(callbacks = list(callback_early_stopping(monitor = "accuracy"))),
+               "accuracy", class = "rmsprop_error_argument")
+  expect_error(callback_early_stopping(monitor = NA_character_), "monitor",
+               class = "rmsprop_error_argument")
+  expect_error(callback_early_stopping(patience = -1), "patience",
+               class = "rmsprop_error_argument")
+  expect_error(callback_early_stopping(mode = "up"), "mode", class = "rmsprop_error_argument")
+  expect_error(callback_early_stopping(restore_best_weights = "yes"), "restore_best_weights",
+               class = "rmsprop_error_argument")
+  expect_error(callback_reduce_lr_on_plateau(factor = 1), "factor",
+               class = "rmsprop_error_argument")
+  expect_error(callback_reduce_lr_on_plateau(min_lr = -1), "min_lr",
+               class = "rmsprop_error_argument")
+  expect_error(callback_reduce_lr_on_plateau(monitor = NA), "monitor",
+               class = "rmsprop_error_argument")
+})
+

@@ -37,6 +37,20 @@ test_that("with data and validation the line shows the epoch and the validation 
   expect_equal(val, fit$history$val_loss[20], tolerance = 1e-4)
 })
 
+test_that("the line shows the last epoch's metrics, training and validation", {
+  err <- capture.output({
+    set.seed(1)
+    fit <- minimize(c(0, 0, 0), pr_bfn, pr_bgr, data = pr_data[1:24, ],
+                    validation_data = pr_data[25:32, ], batch_size = 6, epochs = 3,
+                    metrics = list(mae = function(b, rows) mean(abs(rows[[1]] - rows$x %*% b))),
+                    progress = TRUE)
+  }, type = "message")
+  last <- err[length(err)]
+  expect_match(last, "  loss [^ ]+  mae [^ ]+  val_loss [^ ]+  val_mae [^ ]+  lr ")
+  mae <- as.numeric(sub(".*  val_mae ([^ ]+) .*", "\\1", last))
+  expect_equal(mae, fit$history$val_mae[12], tolerance = 1e-4)
+})
+
 test_that("a long run writes a line when an epoch has begun, at most one a second", {
   slow_gr <- function(b, batch) {
     Sys.sleep(0.03)
