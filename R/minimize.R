@@ -316,6 +316,13 @@ fit_check_loss <- function(x) {
   as.double(x)
 }
 
+# A leaf with a class (a date, a factor, ...): `fn` would get that class back
+# on every step, with arithmetic that is not R's numbers' own.
+has_classed_leaf <- function(x) {
+  if (is.list(x) && !is.object(x)) return(any(vapply(x, has_classed_leaf, logical(1))))
+  is.object(x)
+}
+
 # par: numeric leaves (double, integer, logical) in (nested) lists, as the
 # structure module takes variables (make_skeleton()), with at least one
 # number and no NA. Returned with every leaf as double and all attributes
@@ -323,10 +330,10 @@ fit_check_loss <- function(x) {
 fit_check_par <- function(par) {
   bad <- function() {
     rmsprop_abort("argument", sprintf(
-      "`par` must be a numeric vector, matrix or array, or a list of them, with at least one number and no NA; got %s.",
+      "`par` must be a plain numeric vector, matrix or array (no class: use as.numeric()), or a list of them, with at least one number and no NA; got %s.",
       describe_value(par)), argument = "par")
   }
-  if (is.data.frame(par)) bad()
+  if (is.data.frame(par) || has_classed_leaf(par)) bad()
   tryCatch(make_skeleton(par, "par"), rmsprop_error = function(e) bad())
   flat <- unlist(par, use.names = FALSE)
   if (length(flat) == 0L || anyNA(flat)) bad()
