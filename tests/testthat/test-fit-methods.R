@@ -69,6 +69,7 @@ test_that("summary of mini-batches gives epoch means, the validation loss and th
     "learning rate: 0.05 -> 0.00743",
     "last gradient norm: 1",
     "counts: function 13, gradient 12",
+    "returned: from the end of the last epoch (3), after step 12",
     "parameters:",
     "  estimate",
     "a        1",
