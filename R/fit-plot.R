@@ -82,8 +82,19 @@ plot.rmsprop_fit <- function(x, log_loss = TRUE, main = NULL, col = "steelblue",
   }
   dots <- list(...)
   d <- fit_plot_data(x, metrics, log_loss, dots)
-  keys <- fit_plot_keys(d, col, lwd, val_col)
-  lay <- fit_plot_layout(d, keys, main)
+  n <- length(d$panels)
+  repeat {
+    keys <- fit_plot_keys(d, col, lwd, val_col)
+    lay <- fit_plot_layout(d, keys, main)
+    # a device too small for every panel: the first ones, and a warning
+    if (length(d$panels) == 1L || min(lay$plot_h) >= fit_min_panel) break
+    d$panels <- d$panels[-length(d$panels)]
+  }
+  if (length(d$panels) < n) {
+    rmsprop_warn("plot", sprintf(paste(
+      "The device has room for %d of the %d panels of `x`; the others are not drawn",
+      "(a larger device, or `metrics =` to choose)."), length(d$panels), n))
+  }
   old <- graphics::par(mgp = c(2, 0.55, 0), las = 1, tcl = -0.35, mar = graphics::par("mar"))
   if (length(lay$panels) > 1L) {
     # a layout replaces the caller's mfrow grid; put that grid back afterwards
@@ -248,6 +259,8 @@ fit_plot_keys <- function(d, col, lwd, val_col) {
 }
 
 fit_mark_col <- "grey35"
+# the least height (inches) of a panel's plot region when there are several
+fit_min_panel <- 0.35
 fit_faint <- function(col) grDevices::adjustcolor(col, alpha.f = 0.35)
 
 # The panel holding the monitored quantity of the best epoch (0: none).
@@ -339,7 +352,11 @@ fit_log_ticks <- function(usr, room, inside) {
     if (length(at) <= min(room, 7L)) break
   }
   if (length(at) > room) at <- at[seq(1L, length(at), by = ceiling(length(at) / room))]
-  if (length(at) < 2L && room >= 2L) at <- fit_linear_ticks(10^usr, room, inside)
+  # within about a decade: ticks as on a linear axis when they are more
+  if (length(at) < 3L) {
+    linear <- fit_linear_ticks(10^usr, room, inside)
+    if (length(linear) > length(at)) at <- linear
+  }
   at
 }
 
@@ -350,7 +367,11 @@ fit_linear_ticks <- function(r, room, inside) {
     at <- inside(pretty(r, n), r)
     if (length(at) <= room && length(at) > length(best)) best <- at
   }
-  if (!length(best)) best <- inside(pretty(r, 1L), r)[1L]
+  if (!length(best)) {
+    # room for one label that no pretty() set leaves alone: the middle one
+    at <- inside(pretty(r, 10L), r)
+    best <- if (length(at)) at[ceiling(length(at) / 2)] else signif(mean(r), 2L)
+  }
   best
 }
 
