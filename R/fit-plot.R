@@ -132,11 +132,12 @@ fit_plot_data <- function(x, metrics, log_loss, dots) {
   epochs <- fit_epochs(h)
   batched <- fit_is_batched(epochs)
   unit <- fit_unit(h)
-  # batch i of n in epoch e sits at e - 1/2 + (i - 1/2) / n: the epoch's
-  # batches centred on its number, where its epoch values are drawn
+  # batch i in epoch e sits at e - 1/2 + (i - 1/2) / n, n the steps of a
+  # whole epoch: the epoch's batches centred on its number, where its epoch
+  # values are drawn (the batches of an epoch cut short fill only its start)
   step_x <- if (batched) {
-    pos <- sequence(epochs$steps)
-    rep.int(epochs$epoch, epochs$steps) - 0.5 + (pos - 0.5) / rep.int(epochs$steps, epochs$steps)
+    rep.int(epochs$epoch, epochs$steps) - 0.5 + (sequence(epochs$steps) - 0.5) /
+      max(epochs$steps)
   } else {
     epochs$epoch
   }
