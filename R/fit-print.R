@@ -35,8 +35,8 @@ fit_origin_text <- function(origin, best, unit, digits) {
     } else {
       ""
     }
-    return(sprintf("restored by early stopping from the end of %s %d%s", unit, origin$epoch,
-                   what))
+    return(sprintf("restored by early stopping from %s %d%s",
+                   if (unit == "epoch") "the end of epoch" else "step", origin$epoch, what))
   }
   if (origin$kind == "before") {
     where <- if (unit == "epoch" && !is.na(origin$epoch)) {
