@@ -154,8 +154,10 @@ fit_plot_data <- function(x, metrics, log_loss, dots) {
   lr <- h$learning_rate
   lr_known <- lr[!is.na(lr)]
   lr_setting <- fit_lr_setting(x$optimizer)
-  panels <- c(list(fit_loss_panel(h, epochs, batched, step_x, log_loss, dots)),
-              lapply(shown, function(m) fit_metric_panel(m, epochs)))
+  metric_panels <- lapply(shown, function(m) fit_metric_panel(m, epochs))
+  # (a metric never recorded has no panel)
+  metric_panels <- metric_panels[vapply(metric_panels, function(p) length(p$series) > 0L, TRUE)]
+  panels <- c(list(fit_loss_panel(h, epochs, batched, step_x, log_loss, dots)), metric_panels)
   if (length(lr_known) > 1L && any(lr_known != lr_known[1L])) {
     label <- fit_lr_label(lr_setting)
     panels <- c(panels, list(list(
@@ -523,8 +525,9 @@ fit_draw_keys <- function(keys, left, line, rel, lay) {
   }
 }
 
-# The y axis of a log-scale plot drawn with yaxt = "n": each tick labelled on
-# its own ("0.1", "500", not "0.1", "500.0"); over more than two decades
+# For plot() of sweeps (sweep.R): the y axis of a log-scale plot drawn with
+# yaxt = "n", each tick labelled on its own ("0.1", "500", not "0.1",
+# "500.0"); over more than two decades
 # only the powers of ten are labelled (axis() would otherwise drop whichever
 # labels overlap, leaving 0.5, 5, 50).
 fit_log_axis <- function() {

@@ -306,7 +306,8 @@ test_that("summary() shows at most max_par parameter rows and says how many more
   all <- format(summary(fit), max_par = Inf)
   expect_identical(sum(grepl("^par\\[[0-9]+\\]", all)), 259L)
   expect_identical(capture.output(print(summary(fit), max_par = 5))[at + 7L],
-                   "... and 254 more (all in `fit$par`; print(summary(fit), max_par = Inf) shows them)")
+                   paste("... and 254 more (all in `fit$par`;",
+                         "print(summary(fit), max_par = Inf) shows them)"))
 
   # a network (a list of matrices): one row per variable, its size, range and mean
   set.seed(4)
@@ -395,7 +396,8 @@ test_that("the plot's margins hold the widest y label and the legend rows the pa
     width_in <- function(s, rel) graphics::strwidth(s, "inches", cex = rel)
     for (r in seq_along(lay$top_rows)) {
       items <- lay$top_rows[[r]]
-      used <- sum(vapply(items, `[[`, 1, "w")) + if (r == 1L) width_in(d$panels[[1]]$name, 0.9) else 0
+      used <- sum(vapply(items, `[[`, 1, "w")) +
+        if (r == 1L) width_in(d$panels[[1]]$name, 0.9) else 0
       expect_lte(used, panel_w + 1e-9)
     }
     # the top margin has a line for each row

@@ -103,6 +103,12 @@ test_that("plot() draws a panel per metric and marks the best epoch", {
   expect_identical(vapply(data_of(fit, "accuracy", TRUE, list())$panels, `[[`, "", "name"),
                    c("loss (log scale)", "accuracy"))
   expect_length(data_of(fit, character(), TRUE, list())$panels, 1L)
+  # a metric column without values has no panel
+  empty <- fit
+  empty$history$accuracy <- NA_real_
+  empty$history$val_accuracy <- NA_real_
+  expect_identical(vapply(data_of(empty, NULL, TRUE, list())$panels, `[[`, "", "name"),
+                   c("loss (log scale)", "mae"))
   keys <- internal("fit_plot_keys")(d, "blue", 1, "red")
   expect_identical(vapply(keys, `[[`, "", "label"),
                    c("per batch", "training", "validation", "best val_loss (epoch 2)"))

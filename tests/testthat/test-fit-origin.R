@@ -69,7 +69,8 @@ test_that("early stopping that restores the best epoch says so, beside the last 
   s <- summary(fit)
   expect_identical(s$origin, list(kind = "restored", step = ends[best], epoch = best,
                                   complete = TRUE))
-  expect_true(sprintf("returned: restored by early stopping from the end of epoch %d (best val_loss %s)",
+  expect_true(sprintf(paste("returned: restored by early stopping from the end of epoch %d",
+                            "(best val_loss %s)"),
                       best, format(val[best], digits = 6)) %in% format(s))
 
   # without early stopping the best validation epoch is still named
