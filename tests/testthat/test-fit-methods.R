@@ -69,6 +69,7 @@ test_that("summary of mini-batches gives epoch means, the validation loss and th
     "learning rate: 0.05 -> 0.00743",
     "last gradient norm: 1",
     "counts: function 13, gradient 12",
+    "returned: from the end of the last epoch (3), after step 12",
     "parameters:",
     "  estimate",
     "a        1",
@@ -286,4 +287,125 @@ test_that("sweep legends of many configurations fit small figures", {
   grDevices::pdf(NULL, width = 12, height = 9)
   expect_gte(layout_of(labels, FALSE, top = 2.4)$ncol, 2L)
   grDevices::dev.off()
+})
+
+test_that("summary() shows at most max_par parameter rows and says how many more", {
+  # a vector of 259 numbers: the first 20, then how many more
+  fit <- known_fit()
+  fit$par <- seq(0.5, by = 0.5, length.out = 259)
+  lines <- summary_lines(fit)
+  at <- match("parameters: 259 numbers", lines)
+  expect_false(is.na(at))
+  expect_identical(lines[at + 1L], "        estimate")
+  expect_identical(lines[at + 2L], "par[1]       0.5")
+  expect_identical(lines[at + 21L], "par[20]     10.0")
+  expect_identical(lines[at + 22L], paste(
+    "... and 239 more (all in `fit$par`; print(summary(fit), max_par = Inf) shows them)"))
+  expect_length(lines, at + 22L)
+  # max_par = Inf shows every number
+  all <- format(summary(fit), max_par = Inf)
+  expect_identical(sum(grepl("^par\\[[0-9]+\\]", all)), 259L)
+  expect_identical(capture.output(print(summary(fit), max_par = 5))[at + 7L],
+                   paste("... and 254 more (all in `fit$par`;",
+                         "print(summary(fit), max_par = Inf) shows them)"))
+
+  # a network (a list of matrices): one row per variable, its size, range and mean
+  set.seed(4)
+  net <- list(layer1 = list(w = matrix(rnorm(40), 4, 10), b = rnorm(10)),
+              layer2 = list(w = matrix(rnorm(200), 10, 20), b = rnorm(20)))  # 270 numbers
+  fit$par <- net
+  s <- summary(fit)
+  expect_identical(rownames(s$variables), c("layer1/w", "layer1/b", "layer2/w", "layer2/b"))
+  expect_identical(s$variables$size, c("4 x 10", "10", "10 x 20", "20"))
+  leaves <- list(net$layer1$w, net$layer1$b, net$layer2$w, net$layer2$b)
+  expect_identical(s$variables$min, vapply(leaves, min, 1))
+  expect_identical(s$variables$max, vapply(leaves, max, 1))
+  expect_equal(s$variables$mean, vapply(leaves, mean, 1))
+  lines <- summary_lines(fit)
+  at <- match("parameters: 270 numbers in 4 variables", lines)
+  expect_false(is.na(at))
+  expect_length(lines, at + 5L)   # the header and 4 rows
+  expect_match(lines[at + 1L], "^ +size +min +mean +max$")
+  expect_match(lines[at + 2L], "^layer1/w +4 x 10 ")
+
+  # more variables than rows: the first max_par, then how many more
+  fit$par <- stats::setNames(lapply(1:25, function(i) rep(i, 3)), paste0("v", 1:25))
+  lines <- summary_lines(fit)
+  at <- match("parameters: 75 numbers in 25 variables", lines)
+  expect_identical(lines[length(lines)], "... and 5 more variables (15 numbers)")
+  expect_identical(length(lines) - at, 22L)
+  expect_match(lines[at + 21L], "^v20 +3 +20 +20 +20$")
+  # up to max_par numbers: every number, as before
+  fit$par <- c(a = 1, b = 2)
+  expect_identical(tail(summary_lines(fit), 3), c("  estimate", "a        1", "b        2"))
+})
+
+test_that("y axis ticks leave their labels apart at every panel height", {
+  ticks <- internal("fit_y_ticks")
+  char_h <- 0.2
+  for (height in c(0.3, 0.6, 1, 2, 4)) {
+    for (case in list(list(usr = c(0.0011, 0.0104), log = FALSE),
+                      list(usr = c(-0.5, 19.6), log = FALSE),
+                      list(usr = log10(c(0.0008, 1.2)), log = TRUE),
+                      list(usr = log10(c(2.3, 600)), log = TRUE),
+                      list(usr = log10(c(0.055, 0.09)), log = TRUE))) {
+      t <- ticks(case$usr, case$log, height, char_h)
+      pos <- (if (case$log) log10(t$at) else t$at) / diff(case$usr) * height
+      label <- sprintf("height %g, %s", height, paste(case$usr, collapse = " "))
+      expect_gte(length(t$at), 1L)
+      if (length(t$at) > 1L) expect_gte(min(diff(pos)), 1.5 * char_h - 1e-12, label = label)
+      # inside the axis, and labelled one by one ("0.01", not "0.010")
+      range_at <- if (case$log) log10(t$at) else t$at
+      expect_true(all(range_at >= case$usr[1] - 1e-9 & range_at <= case$usr[2] + 1e-9))
+      expect_identical(t$labels, vapply(t$at, format, "", digits = 6))
+      # a taller panel has room for two labels at least
+      if (height >= 1) expect_gte(length(t$at), 2L, label = label)
+    }
+  }
+  expect_identical(ticks(c(0.0011, 0.0104), FALSE, 2, 0.2)$labels, c("0.002", "0.004",
+                                                                     "0.006", "0.008", "0.01"))
+  expect_identical(ticks(log10(c(0.0008, 1.2)), TRUE, 2, 0.2)$labels,
+                   c("0.001", "0.01", "0.1", "1"))
+})
+
+test_that("the plot's margins hold the widest y label and the legend rows the panel's width", {
+  layout_of <- internal("fit_plot_layout")
+  data_of <- internal("fit_plot_data")
+  keys_of <- internal("fit_plot_keys")
+  fit <- with_val(known_fit())   # a schedule: a second panel for the learning rate
+  fit$best_epoch <- 2L
+  for (size in list(c(7, 5), c(5, 3.75), c(4, 7), c(10, 8))) {
+    grDevices::pdf(NULL, width = size[1], height = size[2])
+    d <- data_of(fit, NULL, TRUE, list())
+    keys <- keys_of(d, "blue", 1.5, "red")
+    lay <- layout_of(d, keys, NULL)
+    lh <- graphics::par("csi")
+    # the layout fills the device; every plot region has some height
+    expect_equal(sum(lay$heights), size[2])
+    expect_true(all(lay$plot_h > 0.4))
+    # the left margin holds the widest label of any panel (at the heights drawn)
+    widest <- max(unlist(lapply(seq_along(d$panels), function(i) {
+      p <- d$panels[[i]]
+      t <- internal("fit_y_ticks")(internal("fit_axis_range")(p$ylim, p$log), p$log,
+                                   lay$plot_h[i], lay$char_h)
+      graphics::strwidth(t$labels, "inches")
+    })))
+    expect_gte(lay$left * lh, widest + 0.55 * lh)
+    # every row above the first panel fits the panel's width
+    panel_w <- size[1] - (lay$left + 1) * lh
+    width_in <- function(s, rel) graphics::strwidth(s, "inches", cex = rel)
+    for (r in seq_along(lay$top_rows)) {
+      items <- lay$top_rows[[r]]
+      used <- sum(vapply(items, `[[`, 1, "w")) +
+        if (r == 1L) width_in(d$panels[[1]]$name, 0.9) else 0
+      expect_lte(used, panel_w + 1e-9)
+    }
+    # the top margin has a line for each row
+    expect_equal(lay$top[1], 1.4 + 1.15 * (length(lay$top_rows) - 1))
+    before <- graphics::par(no.readonly = TRUE)
+    expect_invisible(plot(fit))
+    grDevices::dev.off()
+  }
+  # the legend names the restored epoch
+  expect_identical(vapply(keys, `[[`, "", "label")[4], "best, restored (epoch 2)")
 })
