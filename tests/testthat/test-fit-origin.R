@@ -6,6 +6,8 @@
 # fits by hand, as noted at each place, and fits without them must still be
 # read right.
 
+local_interrupt_return()   # interrupts simulated here ask for the partial result
+
 og_x <- unname(cbind(1, as.matrix(scale(mtcars[, c("wt", "hp")]))))
 og_data <- data.frame(y = mtcars$mpg, x = I(og_x))
 og_loss <- function(b, d) mean((d$y - d$x %*% b)^2)
@@ -51,16 +53,18 @@ test_that("early stopping that restores the best epoch says so, beside the last 
   mean_last <- mean(h$loss[h$epoch == last])
   expect_true(sprintf("  epoch %d: loss %s, val_loss %s", last, format(mean_last, digits = 6),
                       format(val[last], digits = 6)) %in% lines)
-  # this driver records only best_epoch: the monitor is not named
-  expect_true(sprintf("  best:    epoch %d (early stopping)", best) %in% lines)
-  expect_identical(origin_line(fit), sprintf(
+  # a fit of 0.2.0 recorded only best_epoch: the monitor is not named
+  old <- fit
+  old[c("best", "restored", "par_epoch", "par_step")] <- NULL
+  expect_true(sprintf("  best:    epoch %d (early stopping)", best) %in% format(old))
+  expect_identical(origin_line(old), sprintf(
     "           restored by early stopping from the end of epoch %d", best))
 
-  # the newer driver's fields (added here by hand) name the monitored value
-  fit$best <- list(monitor = "val_loss", mode = "min", epoch = best, value = val[best])
-  fit$restored <- TRUE
-  fit$par_epoch <- best
-  fit$par_step <- ends[best]
+  # the driver records the monitored value, and where the parameters come from
+  expect_identical(fit$best, list(monitor = "val_loss", mode = "min", epoch = best,
+                                  value = val[best]))
+  expect_true(fit$restored)
+  expect_identical(fit$par_epoch, best)
   expect_identical(origin_line(fit), sprintf(
     "           restored by early stopping from the end of epoch %d (best val_loss %s)", best,
     format(val[best], digits = 6)))
@@ -141,11 +145,14 @@ test_that("a resumed run says at which step (and epoch) it resumed", {
   expect_false(any(grepl("resumed", format(first))))
   expect_identical(origin_line(first), "           reached by the last step (10), during epoch 3")
   again <- suppressMessages(run())
-  expect_identical(again$resumed_from, 8L)   # the checkpoint of epoch 2
-  expect_true("  resumed at step 8 from a checkpoint" %in% format(again))
-  expect_true("  resumed at step 8 from a checkpoint" %in% format(summary(again)))
-  # the newer driver also records the epoch (added here by hand)
-  again$resumed_epoch <- 2L
-  expect_true("  resumed at step 8 (after epoch 2) from a checkpoint" %in% format(again))
-  expect_output(print(again), "resumed at step 8", fixed = TRUE)
+  # the interrupt wrote the checkpoint at step 10, in epoch 3 (2 epochs done)
+  expect_identical(again$resumed_from, 10L)
+  expect_identical(again$resumed_epoch, 2L)
+  expect_true("  resumed at step 10 (after epoch 2) from a checkpoint" %in% format(again))
+  expect_output(print(again), "resumed at step 10", fixed = TRUE)
+  # a fit of 0.2.0 recorded only the step
+  old <- again
+  old$resumed_epoch <- NULL
+  expect_true("  resumed at step 10 from a checkpoint" %in% format(old))
+  expect_true("  resumed at step 10 from a checkpoint" %in% format(summary(old)))
 })
