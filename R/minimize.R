@@ -598,5 +598,5 @@ fit_local_evaluator <- function(fn, gr, dots, data) {
 
 fit_evaluator <- function(engine, fn, gr, dots, data) {
   if (is.null(engine)) return(fit_local_evaluator(fn, gr, dots, data))
-  engine_evaluator(engine, fn, gr, dots, data)
+  engine_evaluator(engine, fn, gradient_source(gr), dots, data)
 }

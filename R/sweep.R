@@ -75,22 +75,9 @@ sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 
   jobs <- lapply(configs, function(cfg) list(config = serialize(cfg, NULL), seed = seed))
   wenv <- worker_env()
   lib <- driver_lib()
-  results <- if (is.null(engine) || engine$type == "sequential") {
-    f <- get("worker_sweep", envir = wenv)
-    lapply(jobs, function(j) f(j, payload, lib))
-  } else {
-    if (engine$type == "cluster") {
-      # Load the package on every worker before anything refers to it.
-      loaded <- tryCatch(
-        parallel::clusterCall(engine$cluster, get("worker_load", envir = wenv), lib),
-        error = function(e) rmsprop_abort("worker", sprintf(
-          "loading rmsprop on the cluster failed: %s", conditionMessage(e))))
-      if (!all(unlist(loaded))) {
-        rmsprop_abort("worker", "the rmsprop package cannot be loaded on every worker of the cluster; install it there.")
-      }
-    }
-    engine_run(engine, jobs, "worker_sweep", list(payload = payload, lib = lib), wenv)
-  }
+  results <- engine_map(if (is.null(engine)) rmsprop_engine("sequential") else engine, jobs,
+                        get("worker_sweep", envir = wenv),
+                        list(payload = payload, lib = lib, rng = RNGkind()))
   for (i in seq_along(results)) {
     if (!isTRUE(results[[i]]$ok)) {
       rmsprop_abort("worker", sprintf("configuration %d (%s) failed on its worker: %s", i,
