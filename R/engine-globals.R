@@ -16,7 +16,8 @@
 # changed), or send what workers already have (base R, R's default
 # packages, namespaces, which load by name).
 
-# x: a list with fn, source (a gradient source) and dots; returns it with
+# x: a list with fn, source (a gradient source) or gr, and dots (a sweep's
+# payload has gr, a run's has its source); returns it with
 # every function of the global environment (or made by a function called
 # from it: its environment's parent is the global environment) replaced by a
 # copy that carries its globals.
@@ -24,7 +25,7 @@ ship_globals <- function(x) {
   if (!requireNamespace("globals", quietly = TRUE)) return(x)
   found <- new.env(parent = emptyenv())
   roots <- c(list(x$fn), if (is.function(x$source$gr)) list(x$source$gr),
-             Filter(is.function, x$dots))
+             if (is.function(x$gr)) list(x$gr), Filter(is.function, x$dots))
   for (f in roots) collect_globals(f, found)
   if (!length(ls(found, all.names = TRUE))) return(x)
   genv <- new.env(parent = globalenv())
@@ -36,6 +37,7 @@ ship_globals <- function(x) {
   }
   x$fn <- rehome_function(x$fn, genv, copies)
   if (is.function(x$source$gr)) x$source$gr <- rehome_function(x$source$gr, genv, copies)
+  if (is.function(x$gr)) x$gr <- rehome_function(x$gr, genv, copies)
   for (i in seq_along(x$dots)) x$dots[[i]] <- rehome_function(x$dots[[i]], genv, copies)
   x
 }
