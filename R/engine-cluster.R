@@ -33,6 +33,7 @@ cluster_failed <- function(e, what = "the cluster failed") {
 engine_open.rmsprop_engine_cluster <- function(engine, job) {
   cl <- engine$cluster
   s <- new_session(engine, cl = cl, key = job$key, node_order = integer(length(cl)),
+                   in_flight = FALSE,
                    step_call = base_call(get("worker_keyed_step", envir = job$wenv)),
                    clean_call = base_call(get("worker_cleanup", envir = job$wenv)),
                    sent = integer(0))
@@ -65,8 +66,15 @@ engine_run_tasks.rmsprop_engine_cluster_session <- function(session, tasks, par,
     }
     msg
   })
+  # Set while parallel waits for the replies: an interrupt then leaves them
+  # unread on the connections (see engine_close()).
+  session$in_flight <- TRUE
   replies <- tryCatch(parallel::clusterApply(session$cl, msgs, session$step_call, session$key),
-                      error = cluster_failed)
+                      error = function(e) {
+                        session$in_flight <- FALSE  # an error, not an interrupt: all read
+                        cluster_failed(e)
+                      })
+  session$in_flight <- FALSE
   session$sent <- vapply(msgs, function(m) length(serialize(m, NULL)), integer(1))
   for (i in used) if (!is.null(msgs[[i]]$order_id)) session$node_order[i] <- msgs[[i]]$order_id
   res <- vector("list", length(tasks))
@@ -77,6 +85,15 @@ engine_run_tasks.rmsprop_engine_cluster_session <- function(session, tasks, par,
 #' @export
 #' @noRd
 engine_close.rmsprop_engine_cluster_session <- function(session) {
+  if (isTRUE(session$in_flight)) {
+    # parallel offers no way to read the replies of an interrupted call: any
+    # later call on this cluster would read them as its own.
+    rmsprop_warn("cluster", paste(
+      "the run was interrupted while the cluster computed a step; parallel leaves the",
+      "replies unread, so later calls on this cluster would get them: stop it",
+      "(parallel::stopCluster()) and make a new one. engine = \"mirai\" is not affected."))
+    return(invisible())
+  }
   try(parallel::clusterCall(session$cl, session$clean_call, session$key), silent = TRUE)
   invisible()
 }

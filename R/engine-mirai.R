@@ -10,8 +10,15 @@
 # Must never: set or change the user's daemons, or leave the run's state on
 # them after engine_close().
 
+# mirai 2.5.0 is the first whose everywhere() calls may follow each other
+# with a dispatcher (each epoch's order is one).
 engine_mirai_new <- function(backend, shards) {
   check_installed("mirai", "`engine = \"mirai\"`")
+  if (utils::packageVersion("mirai") < "2.5.0") {
+    rmsprop_abort("dependency", sprintf(paste(
+      "`engine = \"mirai\"` needs mirai 2.5.0 or later, and %s is installed:",
+      "install.packages(\"mirai\")."), utils::packageVersion("mirai")), package = "mirai")
+  }
   new_engine("mirai", shards)
 }
 

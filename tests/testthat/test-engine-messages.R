@@ -182,6 +182,20 @@ test_that("errors on workers stay classed, and leave the workers clean", {
   expect_identical(worker_keyed_step(list(tasks = list(1, 2)), "no such run")[[2]]$ok, FALSE)
 })
 
+test_that("a cluster interrupted in a step is not used again, with a warning", {
+  cl <- msg_cluster()
+  ev <- engine_evaluator(cl, msg_fn, gradient_source(msg_gr), list(), msg_data)
+  ev(rep(0.2, 4), 1:100)
+  s <- attr(ev, "session")
+  expect_false(s$in_flight)
+  # as when an interrupt comes while parallel waits for the replies
+  s$in_flight <- TRUE
+  expect_warning(attr(ev, "cleanup")(), "stopCluster", class = "rmsprop_warning_cluster")
+  # the run's state stays on the workers (no call was made), which a new cluster avoids
+  expect_true(runs_left_on_cluster(cl))
+  parallel::clusterEvalQ(cl, options(rmsprop.worker_runs = NULL))
+})
+
 test_that("the cluster answers ordinary calls between steps (from a callback)", {
   cl <- msg_cluster()
   seen <- integer(0)
