@@ -6,7 +6,8 @@
 # every later task finds them on whichever daemon runs it. Each task is one
 # mirai: the parameters and where its shard lies.
 #
-# Owns: the methods of class rmsprop_engine_mirai.
+# Owns: the methods of class rmsprop_engine_mirai. (Each call is given to
+# mirai as a quoted expression, evaluated on the daemon with its `.args`.)
 # Must never: set or change the user's daemons, or leave the run's state on
 # them after engine_close().
 
@@ -69,8 +70,9 @@ engine_open.rmsprop_engine_mirai <- function(engine, job) {
                    step_call = base_call(get("worker_keyed_step", envir = job$wenv)),
                    order_call = base_call(get("worker_keyed_order", envir = job$wenv)),
                    clean_call = base_call(get("worker_cleanup", envir = job$wenv)))
+  expr <- quote(setup(key, payload, lib))
   err <- tryCatch(mirai_first_error(mirai::everywhere(
-    setup(key, payload, lib),
+    expr,
     .args = list(setup = get("worker_setup", envir = job$wenv), key = job$key,
                  payload = job$payload(), lib = job$lib))),
     error = function(e) conditionMessage(e))
@@ -87,13 +89,15 @@ engine_open.rmsprop_engine_mirai <- function(engine, job) {
 engine_run_tasks.rmsprop_engine_mirai_session <- function(session, tasks, par, order) {
   needs_order <- any(vapply(tasks, function(t) !is.null(t$pos), logical(1)))
   if (needs_order && !identical(session$order_id, order$id)) {
-    mirai::everywhere(set_order(key, id, rows),
+    expr <- quote(set_order(key, id, rows))
+    mirai::everywhere(expr,
                       .args = list(set_order = session$order_call, key = session$key,
                                    id = order$id, rows = order$rows))
     session$order_id <- order$id
   }
+  expr <- quote(step(msg, key))
   ms <- lapply(tasks, function(t) {
-    mirai::mirai(step(msg, key), .args = list(step = session$step_call, key = session$key,
+    mirai::mirai(expr, .args = list(step = session$step_call, key = session$key,
                                               msg = list(par = par, tasks = list(t))))
   })
   lapply(ms, function(m) {
@@ -109,7 +113,8 @@ engine_run_tasks.rmsprop_engine_mirai_session <- function(session, tasks, par, o
 #' @export
 #' @noRd
 engine_close.rmsprop_engine_mirai_session <- function(session) {
-  try(mirai_first_error(mirai::everywhere(clean(key), .args = list(
+  expr <- quote(clean(key))
+  try(mirai_first_error(mirai::everywhere(expr, .args = list(
     clean = session$clean_call, key = session$key))), silent = TRUE)
   invisible()
 }
@@ -119,7 +124,8 @@ engine_close.rmsprop_engine_mirai_session <- function(session) {
 engine_map.rmsprop_engine_mirai <- function(engine, jobs, fun, shared) {
   mirai_check_daemons()
   f <- fun_with_args(fun, shared)
-  ms <- lapply(jobs, function(j) mirai::mirai(f(j), .args = list(f = f, j = j)))
+  expr <- quote(f(j))
+  ms <- lapply(jobs, function(j) mirai::mirai(expr, .args = list(f = f, j = j)))
   lapply(ms, function(m) {
     v <- m[]
     if (mirai::is_error_value(v)) list(ok = FALSE, message = mirai_error_message(v)) else v
