@@ -50,7 +50,9 @@
 #'   each step goes through \pkg{parallel}'s own calls. A cluster made by
 #'   `mirai::make_cluster()` answers them in well under a millisecond; a
 #'   classic PSOCK cluster waits for TCP's delayed acknowledgement when a
-#'   message exceeds 4 KB (about 40 ms per step).
+#'   message exceeds 4 KB (40 to 90 ms per step). An interrupt while the
+#'   cluster computes a step leaves \pkg{parallel}'s replies unread: the run
+#'   then ends with a warning to stop that cluster and make a new one.
 #' * `"future"`: one future per shard, under whatever [future::plan()] is set
 #'   (`multisession`, `cluster` over SSH hostnames, `future.batchtools`, ...);
 #'   needs the \pkg{future} package. The functions and the shard's rows travel
