@@ -48,7 +48,7 @@
 #' * a cluster from [parallel::makeCluster()], `parallelly` or
 #'   [mirai::make_cluster()]: the functions and `data` are sent once per run;
 #'   each step goes through \pkg{parallel}'s own calls. A cluster made by
-#'   `mirai::make_cluster()` answers them in well under a millisecond; a
+#'   `mirai::make_cluster()` answers them in about a millisecond; a
 #'   classic PSOCK cluster waits for TCP's delayed acknowledgement when a
 #'   message exceeds 4 KB (40 to 90 ms per step). An interrupt while the
 #'   cluster computes a step leaves \pkg{parallel}'s replies unread: the run

@@ -52,6 +52,14 @@ test_that("ship_globals() carries a global helper and object with copies of fn a
   expect_identical(parent.env(environment(made)), env <- parent.env(environment(made)))
   expect_identical(get("rmsprop_test_w", environment(made)), 1)
   expect_identical(get("k", environment(made)), 3)
+  # a function of an attached package that is not one of R's default ones
+  skip_if("package:tools" %in% search(), "tools is attached already")
+  suppressPackageStartupMessages(library(tools))
+  on.exit(detach("package:tools"), add = TRUE)
+  ext <- function(b) nchar(file_ext("a.txt")) * b
+  environment(ext) <- globalenv()
+  shipped <- ship_globals(list(fn = ext, source = gradient_source(NULL), dots = list()))
+  expect_identical(get("file_ext", environment(shipped$fn)), tools::file_ext)
   # base R, default packages and namespaces stay behind
   plain <- list(fn = function(b) stats::sd(b) + mean(b), source = gradient_source(NULL),
                 dots = list())
