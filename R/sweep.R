@@ -87,32 +87,28 @@ sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 
   }
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   engine <- if (is.null(engine)) NULL else as_engine(engine)
-  # What each worker passes to minimize() besides the optimizer.
-  payload <- serialize(list(args = c(list(par = spec$par, fn = fn, gr = gr), list(...),
+  # What each worker passes to minimize() besides the optimizer: the user's
+  # functions with the globals they use (engine-globals.R).
+  more <- c(metrics, list(.callback = callback,
+                          .validation = if (is.function(validation_data)) validation_data))
+  u <- ship_globals(list(fn = fn, gr = gr, dots = list(...), more = more))
+  n_metrics <- length(metrics)
+  shipped_metrics <- if (n_metrics) u$more[seq_len(n_metrics)]
+  payload <- serialize(list(args = c(list(par = spec$par, fn = u$fn, gr = u$gr), u$dots,
                                      list(steps = steps, tol = tol, data = data,
                                           batch_size = batch_size, epochs = epochs,
-                                          shuffle = shuffle, validation_data = validation_data,
-                                          metrics = metrics, callback = callback,
+                                          shuffle = shuffle,
+                                          validation_data = if (is.function(validation_data))
+                                            u$more$.validation else validation_data,
+                                          metrics = shipped_metrics,
+                                          callback = u$more$.callback,
                                           callbacks = callbacks, progress = progress))), NULL)
   jobs <- lapply(configs, function(cfg) list(config = serialize(cfg, NULL), seed = seed))
   wenv <- worker_env()
   lib <- driver_lib()
-  results <- if (is.null(engine) || engine$type == "sequential") {
-    f <- get("worker_sweep", envir = wenv)
-    lapply(jobs, function(j) f(j, payload, lib))
-  } else {
-    if (engine$type == "cluster") {
-      # Load the package on every worker before anything refers to it.
-      loaded <- tryCatch(
-        parallel::clusterCall(engine$cluster, get("worker_load", envir = wenv), lib),
-        error = function(e) rmsprop_abort("worker", sprintf(
-          "loading rmsprop on the cluster failed: %s", conditionMessage(e))))
-      if (!all(unlist(loaded))) {
-        rmsprop_abort("worker", "the rmsprop package cannot be loaded on every worker of the cluster; install it there.")
-      }
-    }
-    engine_run(engine, jobs, "worker_sweep", list(payload = payload, lib = lib), wenv)
-  }
+  results <- engine_map(if (is.null(engine)) rmsprop_engine("sequential") else engine, jobs,
+                        get("worker_sweep", envir = wenv),
+                        list(payload = payload, lib = lib, rng = RNGkind()))
   for (i in seq_along(results)) {
     if (!isTRUE(results[[i]]$ok)) {
       rmsprop_abort("worker", sprintf("configuration %d (%s) failed on its worker: %s", i,

@@ -1,21 +1,25 @@
-# Code that runs on workers (cluster nodes, futures, or this process for the
-# "sequential" engine).
+# Code that runs on workers (cluster nodes, mirai daemons, futures, or this
+# process for the "sequential" engine).
 #
 # May use: base R only, and the functions listed in worker_functions (copied
-# into an environment whose parent is the base environment, so they serialize
-# without the package namespace). The package itself is loaded on a worker
-# only when it can be found (worker_load()); nothing here may assume it.
+# into an environment whose parent is the base environment, so they
+# serialize without the package namespace). The package itself is loaded on
+# a worker only when it can be found (worker_load()) and only when a run
+# needs it (a gradient source bound in the package, or a sweep); nothing
+# else here may assume it.
 # Must never: touch optimizer state (only parameters, gradients, the user's
-# functions and data travel), or use the RNG. Only worker_serve() reads and
-# writes the worker's connection to the driver itself, and only between its
-# "ready" and the driver's "done".
+# functions and data travel), use the RNG, or leave anything behind after a
+# run's cleanup (its state lives in one environment kept in the worker's
+# options, never in the global environment).
 
 worker_functions <- c("fit_call", "fit_check_loss", "relist_flat", "numerical_partials",
-                      "worker_batch",
+                      "numerical_gradient", "source_bind", "bind_loss",
+                      "bind_function_gradient", "bind_numerical_gradient",
                       "rmsprop_abort", "describe_value", "worker_load", "worker_task",
-                      "worker_state", "worker_setup", "worker_cleanup",
+                      "worker_state", "worker_setup", "worker_cleanup", "worker_batch",
                       "worker_future_task", "worker_sweep", "worker_run_state",
-                      "worker_set_order", "worker_step", "worker_serve", "worker_master")
+                      "worker_set_order", "worker_step", "worker_keyed_step",
+                      "worker_keyed_order")
 
 # Copies of the functions above in one environment that hangs off base, so
 # that they serialize without a reference to the package's namespace.
@@ -35,17 +39,25 @@ worker_env <- function() {
 worker_load <- function(lib) {
   if ("rmsprop" %in% loadedNamespaces()) return(TRUE)
   lib <- lib[!is.na(lib) & dir.exists(lib)]
-  ok <- tryCatch({
+  tryCatch({
     loadNamespace("rmsprop", lib.loc = c(lib, .libPaths()))
     TRUE
   }, error = function(e) FALSE)
-  ok
 }
 
-# Unpack the user's functions and data (serialized on the driver).
+# Unpack the run (serialized on the driver, or as is in this process) and
+# bind its gradient source once: state$bound$loss and state$bound$gradient.
 worker_state <- function(payload, lib) {
-  worker_load(lib)
-  unserialize(payload)
+  state <- if (is.raw(payload)) unserialize(payload) else payload
+  source <- state$source
+  if (!is.null(source$namespace) && !worker_load(lib)) {
+    stop(sprintf("%s needs the %s package on the worker, which cannot be loaded there; install it",
+                 source$label, source$namespace))
+  }
+  state$has_data <- !is.null(state$data)
+  state$bound <- source_bind(source, state$fn, state$dots, state$has_data)
+  state$cache <- new.env(parent = emptyenv())
+  state
 }
 
 # One task: the loss (and gradient) of a shard, or some numerical partials.
@@ -53,20 +65,12 @@ worker_task <- function(state, task, par) {
   tryCatch({
     if (identical(task$type, "shard")) {
       batch <- if (is.null(task$batch)) worker_batch(state, task) else task$batch
-      loss <- fit_check_loss(fit_call(state$fn, par, batch, state$dots, TRUE))
-      grad <- NULL
-      if (task$need_grad) {
-        grad <- if (is.null(state$gr)) {
-          f <- function(p) fit_call(state$fn, p, batch, state$dots, TRUE)
-          relist_flat(numerical_partials(f, par, seq_along(unlist(par, use.names = FALSE))), par)
-        } else {
-          fit_call(state$gr, par, batch, state$dots, TRUE)
-        }
-      }
+      loss <- fit_check_loss(state$bound$loss(par, batch))
+      grad <- if (task$need_grad) state$bound$gradient(par, batch)
       list(ok = TRUE, loss = loss, grad = grad)
     } else {
-      f <- function(p) fit_call(state$fn, p, NULL, state$dots, FALSE)
-      list(ok = TRUE, partials = numerical_partials(f, par, task$idx))
+      loss <- state$bound$loss
+      list(ok = TRUE, partials = numerical_partials(function(p) loss(p, NULL), par, task$idx))
     }
   }, error = function(e) list(ok = FALSE, message = conditionMessage(e)))
 }
@@ -80,71 +84,27 @@ worker_task <- function(state, task, par) {
 worker_batch <- function(state, task) {
   cache <- state$cache
   if (!is.null(task$pos)) {
-    if (is.null(cache) || !identical(cache$order_id, task$order_id)) {
+    if (!identical(cache$order_id, task$order_id)) {
       stop("the worker does not hold the row order of this epoch")
     }
     return(state$data[cache$order[seq.int(task$pos[1L], task$pos[2L])], , drop = FALSE])
   }
   if (is.null(task$range)) return(state$data[task$rows, , drop = FALSE])
   key <- paste(task$range, collapse = ":")
-  kept <- if (!is.null(cache)) cache$ranges[[key]]
+  kept <- cache$ranges[[key]]
   if (!is.null(kept)) return(kept)
   rows <- seq.int(task$range[1L], task$range[2L])
   batch <- if (length(rows) == NROW(state$data)) state$data else state$data[rows, , drop = FALSE]
-  if (!is.null(cache)) {
-    if (is.null(cache$ranges)) cache$ranges <- list()
-    cache$ranges[[key]] <- batch
-  }
+  if (is.null(cache$ranges)) cache$ranges <- list()
+  cache$ranges[[key]] <- batch
   batch
 }
 
 # Keep the epoch's row order (sent once per epoch, then only positions in it).
 worker_set_order <- function(state, order_id, order) {
-  if (is.list(state) && is.environment(state$cache)) {
-    state$cache$order <- order
-    state$cache$order_id <- order_id
-  }
+  state$cache$order <- order
+  state$cache$order_id <- order_id
   invisible(TRUE)
-}
-
-# Cluster workers keep the run's state between steps under a key, in an
-# environment held in the worker process's options: it persists across
-# calls (the worker code itself is shipped anew with every call) without
-# touching the worker's global environment.
-worker_setup <- function(key, payload, lib) {
-  store <- getOption("rmsprop.worker_runs")
-  if (!is.environment(store)) {
-    store <- new.env(parent = emptyenv())
-    options(rmsprop.worker_runs = store)
-  }
-  state <- tryCatch(worker_state(payload, lib), error = function(e) {
-    list(failed = paste("setting up the worker failed:", conditionMessage(e)))
-  })
-  if (!is.list(state)) state <- list(failed = "setting up the worker failed: bad payload")
-  state$cache <- new.env(parent = emptyenv())
-  # The per-step code stays on the worker, so each step sends only a tiny
-  # call (see cluster_step()), not this code again.
-  state$step <- worker_step
-  assign(key, state, envir = store)
-  TRUE
-}
-
-worker_cleanup <- function(key) {
-  store <- getOption("rmsprop.worker_runs")
-  if (is.environment(store)) {
-    if (exists(key, envir = store, inherits = FALSE)) rm(list = key, envir = store)
-    if (length(ls(store, all.names = TRUE)) == 0L) options(rmsprop.worker_runs = NULL)
-  }
-  TRUE
-}
-
-# The state of a run on this cluster worker (see worker_setup()); it has a
-# `failed` message when there is none or setting it up failed.
-worker_run_state <- function(key) {
-  store <- getOption("rmsprop.worker_runs")
-  state <- if (is.environment(store)) get0(key, envir = store, inherits = FALSE)
-  if (!is.list(state)) return(list(failed = "the worker has no state for this run"))
-  state
 }
 
 # One message of a step for this worker: the epoch's row order when it is new
@@ -159,7 +119,7 @@ worker_step <- function(state, msg) {
   # Keep the ranges of rows this step used (a worker may hold several shards
   # of a full batch), and only those.
   cache <- state$cache
-  if (is.environment(cache) && length(cache$ranges)) {
+  if (length(cache$ranges)) {
     used <- unlist(lapply(msg$tasks, function(t) {
       if (!is.null(t$range)) paste(t$range, collapse = ":")
     }))
@@ -168,79 +128,64 @@ worker_step <- function(state, msg) {
   out
 }
 
-# The connection to the driver of a PSOCK worker: the `master` node that
-# parallel's worker loop (workCommand()) is serving this call from. NULL when
-# this is not such a worker.
-worker_master <- function() {
-  for (frame in rev(sys.frames())) {
-    m <- get0("master", envir = frame, inherits = FALSE)
-    if (inherits(m, c("SOCKnode", "SOCK0node")) && inherits(m$con, "connection")) {
-      return(m$con)
-    }
+# Workers that serve several steps of a run (cluster nodes, mirai daemons)
+# keep its state between calls under the run's key, in an environment held
+# in the worker process's options: it persists across calls (the worker code
+# itself is shipped anew with every call) without touching the worker's
+# global environment.
+worker_setup <- function(key, payload, lib) {
+  store <- getOption("rmsprop.worker_runs")
+  if (!is.environment(store)) {
+    store <- new.env(parent = emptyenv())
+    options(rmsprop.worker_runs = store)
   }
-  NULL
+  state <- tryCatch(worker_state(payload, lib), error = function(e) {
+    list(failed = paste("setting up the worker failed:", conditionMessage(e)))
+  })
+  # The per-step code stays on the worker, so each step sends only a tiny
+  # call (worker_keyed_step() as sent by the engines), not this code again.
+  state$step <- worker_step
+  state$set_order <- worker_set_order
+  assign(key, state, envir = store)
+  TRUE
 }
 
-# Serve the steps of a run over the worker's own socket, each message in one
-# write. parallel writes a message larger than 4 KB in several writes, and on
-# a request/reply socket Nagle's algorithm holds the last one until the other
-# side's delayed acknowledgement (about 40 ms): a step then costs 40 ms
-# whatever its work. Called as an ordinary cluster call; it answers with a
-# "ready" message, then one reply per step message, until the driver sends
-# "done"; the call then returns through parallel's loop as usual. Ordinary
-# cluster calls that come meanwhile are answered as parallel would. Returns
-# FALSE at once (no "ready") when the connection cannot be found.
-worker_serve <- function(key, xdr, endian = NULL) {
-  con <- worker_master()
-  if (is.null(con)) return(FALSE)
-  state <- worker_run_state(key)
-  # R's native binary format when both ends have the same byte order: XDR
-  # costs several milliseconds per megabyte on a socket.
-  if (identical(endian, .Platform$endian)) xdr <- FALSE
-  send <- function(x) writeBin(serialize(x, NULL, xdr = xdr), con)
-  send(list(type = "rmsprop_ready", endian = .Platform$endian))
-  repeat {
-    msg <- unserialize(con)
-    if (!is.list(msg)) stop("unexpected message from the driver while serving a run")
-    if (identical(msg$type, "EXEC")) {
-      # An ordinary cluster call between two steps (say, from a callback):
-      # answered as parallel's worker loop would.
-      success <- TRUE
-      t1 <- proc.time()
-      value <- tryCatch(do.call(msg$data$fun, msg$data$args, quote = TRUE), error = function(e) {
-        success <<- FALSE
-        structure(conditionMessage(e), class = c("snow-try-error", "try-error"))
-      })
-      send(list(type = "VALUE", value = value, success = success, time = proc.time() - t1,
-                tag = msg$data$tag))
-      next
-    }
-    if (identical(msg$type, "DONE")) {
-      # The cluster is being stopped.
-      close(con)
-      return(FALSE)
-    }
-    if (!identical(msg$type, "rmsprop")) {
-      stop("unexpected message from the driver while serving a run")
-    }
-    if (identical(msg$op, "done")) return(worker_cleanup(key))
-    if (identical(msg$op, "setup")) {
-      # the serialized functions and data follow as raw bytes
-      payload <- readBin(con, "raw", msg$bytes)
-      if (length(payload) != msg$bytes) stop("the run's data arrived incomplete")
-      worker_setup(key, payload, msg$lib)
-      payload <- msg <- NULL
-      state <- worker_run_state(key)
-      send(list(type = "rmsprop", results = list()))
-      next
-    }
-    results <- tryCatch(worker_step(state, msg), error = function(e) {
-      lapply(msg$tasks, function(t) list(ok = FALSE, message = conditionMessage(e)))
-    })
-    send(list(type = "rmsprop", results = results))
+worker_cleanup <- function(key) {
+  store <- getOption("rmsprop.worker_runs")
+  if (is.environment(store)) {
+    if (exists(key, envir = store, inherits = FALSE)) rm(list = key, envir = store)
+    if (length(ls(store, all.names = TRUE)) == 0L) options(rmsprop.worker_runs = NULL)
   }
+  TRUE
 }
 
+# The state of a run on this worker (see worker_setup()); it has a `failed`
+# message when there is none or setting it up failed.
+worker_run_state <- function(key) {
+  store <- getOption("rmsprop.worker_runs")
+  state <- if (is.environment(store)) get0(key, envir = store, inherits = FALSE)
+  if (!is.list(state)) return(list(failed = "the worker has no state for this run"))
+  state
+}
+
+# The tiny calls each step sends (as base_call(), without byte code): they
+# use only what worker_setup() left on the worker, so a step's message is
+# the parameters and the tasks, a few hundred bytes.
+worker_keyed_step <- function(msg, key) {
+  store <- getOption("rmsprop.worker_runs")
+  state <- if (is.environment(store)) get0(key, envir = store, inherits = FALSE)
+  if (is.list(state) && is.function(state$step)) return(state$step(state, msg))
+  lapply(msg$tasks, function(t) list(ok = FALSE, message = "the worker has no state for this run"))
+}
+
+worker_keyed_order <- function(key, order_id, order) {
+  store <- getOption("rmsprop.worker_runs")
+  state <- if (is.environment(store)) get0(key, envir = store, inherits = FALSE)
+  if (is.list(state) && is.function(state$set_order)) state$set_order(state, order_id, order)
+  TRUE
+}
+
+# A future's task: the run unpacked and bound for this one task.
 worker_future_task <- function(task, payload, lib, par) {
   state <- tryCatch(worker_state(payload, lib), error = function(e) e)
   if (inherits(state, "error")) {
@@ -250,8 +195,15 @@ worker_future_task <- function(task, payload, lib, par) {
   worker_task(state, task, par)
 }
 
-# One configuration of a sweep: needs the package on the worker.
-worker_sweep <- function(job, payload, lib) {
+# One configuration of a sweep: needs the package on the worker. `rng` is
+# the driver's RNGkind(): a worker may use another generator (mirai daemons
+# use L'Ecuyer-CMRG), and the shuffling must be the driver's.
+worker_sweep <- function(job, payload, lib, rng = NULL) {
+  if (!is.null(rng)) {
+    old_rng <- RNGkind()
+    on.exit(do.call(RNGkind, as.list(old_rng)), add = TRUE)
+    do.call(RNGkind, as.list(rng))
+  }
   tryCatch({
     if (!worker_load(lib)) stop("the rmsprop package cannot be loaded on this worker")
     p <- unserialize(payload)
@@ -265,4 +217,3 @@ worker_sweep <- function(job, payload, lib) {
          message = fit$message, steps = fit$steps, par = fit$par)
   }, error = function(e) list(ok = FALSE, message = conditionMessage(e)))
 }
-

@@ -2,18 +2,18 @@
 #
 # 1. Small steps: the README's scale-out pattern (logistic regression
 #    50,000 x 10, shuffled mini-batches, 3 epochs): a whole minimize() run in
-#    one process, on a PSOCK cluster of 2, and on the same cluster through
-#    parallel::clusterApply() (what clusters other than PSOCK ones use), and
-#    the cost per step of the cluster over one process.
+#    one process, on a PSOCK cluster of 2 and on 2 mirai daemons
+#    (engine = "mirai"), and the cost per step over one process.
+#    (bench/bench-engines.R compares every engine on the batches of 1024.)
 # 2. What a step sends and gets back: the bytes sent to each worker per step
 #    for several batch sizes, and the time of a step whose gradient has 10 to
-#    100,000 numbers (no work), for both transports.
+#    100,000 numbers (no work), on the cluster and the daemons.
 # 3. Work-dominated steps (logistic regression 200,000 x 40): shuffled
 #    batches of 50,000 rows and the full batch; seconds per step in one
 #    process, on a PSOCK cluster of 2 and (full batch) under
 #    future::plan(multisession, workers = 2), and the speedups.
-# 4. The trajectories: identical on the cluster (both transports), in one
-#    process with the same shards and on future workers; close to one process.
+# 4. The trajectories: identical on the cluster, the daemons, in one process
+#    with the same shards and on future workers; close to one process.
 #
 # Timing: the candidates of a table run round robin (one sample of each in
 # turn), so changes in the machine's load hit them alike; tables show
@@ -25,6 +25,7 @@
 #   Rscript bench/bench-data-parallel.R [lib]
 #   lib: the library rmsprop is installed in (default: the usual library
 #        paths); workers load nothing from it (their code is base R).
+#   Needs the mirai package (and uses future when installed).
 
 args <- commandArgs(trailingOnly = TRUE)
 lib <- if (length(args)) args[[1]] else NULL
@@ -39,6 +40,7 @@ need <- function(pkg) {
   requireNamespace(pkg, quietly = TRUE)
 }
 has_future <- need("future")
+if (!requireNamespace("mirai", quietly = TRUE)) stop("this benchmark needs the mirai package")
 
 load_avg <- function() {
   x <- tryCatch(readLines("/proc/loadavg", warn = FALSE), error = function(e) "")
@@ -86,17 +88,15 @@ goal <- function(ok) if (ok) "met" else "NOT met"
 
 cl <- parallel::makeCluster(2)
 on.exit(parallel::stopCluster(cl), add = TRUE)
-applied <- function(expr) {
-  old <- options(rmsprop.cluster_direct = FALSE)
-  on.exit(options(old))
-  expr
-}
+mirai::daemons(2)
+on.exit(mirai::daemons(0), add = TRUE)
+invisible(mirai::everywhere(NULL)[])  # the daemons are up
 
 # ---- 1. small steps ---------------------------------------------------------
 small <- logistic(50000, 10)
 cat("1. Small steps: logistic regression 50,000 x 10, 3 epochs, a whole minimize() run\n")
 cat("   (the cluster's one-off costs included: sending the data, starting and ending the run)\n\n")
-cat("| batches | steps | one process | PSOCK cluster of 2 | per step over one process | through clusterApply() | per step over one process | median step: one process, cluster |\n")
+cat("| batches | steps | one process | PSOCK cluster of 2 | per step over one process | mirai daemons (2) | per step over one process | median step: one process, cluster, daemons |\n")
 cat("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 worst_extra <- 0
 small_rows <- list()
@@ -105,21 +105,22 @@ for (cfg in list(list(b = 1024, shuffle = TRUE), list(b = 64, shuffle = TRUE),
   runs <- round_robin(list(
     one = function() timed_run(small, NULL, cfg$b, 3, cfg$shuffle),
     cluster = function() timed_run(small, cl, cfg$b, 3, cfg$shuffle),
-    applied = function() applied(timed_run(small, cl, cfg$b, 3, cfg$shuffle))
+    daemons = function() timed_run(small, "mirai", cfg$b, 3, cfg$shuffle)
   ), reps = 3)
   steps <- runs$one[[1]]$fit$steps
   one <- med_total(runs$one)
   clu <- med_total(runs$cluster)
-  app <- med_total(runs$applied)
+  app <- med_total(runs$daemons)
   if (cfg$b == 1024 && cfg$shuffle) worst_extra <- (clu - one) / steps
   small_rows[[length(small_rows) + 1]] <- sprintf(
     "| 50,000 x 10, batches of %d, %s, 3 epochs (%d steps): a whole run | %s | %s | %+.2f ms per step |",
     cfg$b, if (cfg$shuffle) "shuffled" else "in order", steps, fmt_s(one), fmt_s(clu),
     1000 * (clu - one) / steps)
-  cat(sprintf("| %d rows, %s | %d | %s | %s | %s | %s | %s | %s, %s |\n", cfg$b,
+  cat(sprintf("| %d rows, %s | %d | %s | %s | %s | %s | %s | %s, %s, %s |\n", cfg$b,
               if (cfg$shuffle) "shuffled" else "in order", steps, fmt_s(one), fmt_s(clu),
               fmt_ms((clu - one) / steps), fmt_s(app), fmt_ms((app - one) / steps),
-              fmt_ms(med_step(runs$one)), fmt_ms(med_step(runs$cluster))))
+              fmt_ms(med_step(runs$one)), fmt_ms(med_step(runs$cluster)),
+              fmt_ms(med_step(runs$daemons))))
 }
 cat(sprintf("\ngoal: a PSOCK cluster costs at most 2 ms per step over one process (batch 1024, shuffled): %s (%s)\n\n",
             goal(worst_extra <= 0.002), fmt_ms(worst_extra)))
@@ -135,7 +136,7 @@ ev_traffic <- function(batch_size) {
   for (first in c(1, 1 + batch_size)) {
     span <- c(first, first + batch_size - 1)
     ev(numeric(10), NULL, order = order, span = span)
-    sent <- rbind(sent, attr(ev, "traffic")$sent)
+    sent <- rbind(sent, attr(ev, "session")$sent)
   }
   sent
 }
@@ -146,13 +147,13 @@ for (b in c(64, 1024, 8192)) {
 }
 
 cat("\n   A step whose gradient has k numbers, no work (median of 40 steps)\n\n")
-cat("| k (gradient length) | reply size | PSOCK cluster of 2 | through clusterApply() |\n|---:|---:|---:|---:|\n")
+cat("| k (gradient length) | reply size | PSOCK cluster of 2 | mirai daemons (2) |\n|---:|---:|---:|---:|\n")
 tiny <- small[1:1000, ]
 step_time <- function(k) {
   fk <- function(b, d) sum(b^2)
   gk <- function(b, d) 2 * b
-  one_side <- function() {
-    ev <- rmsprop:::engine_evaluator(cl, fk, gk, list(), tiny)
+  one_side <- function(engine) {
+    ev <- rmsprop:::engine_evaluator(engine, fk, gk, list(), tiny)
     on.exit(attr(ev, "cleanup")())
     b <- rep(0.5, k)
     ev(b, 1:1000)
@@ -163,17 +164,17 @@ step_time <- function(k) {
     }, numeric(1))
     median(ts)
   }
-  c(direct = one_side(), applied = applied(one_side()))
+  c(cluster = one_side(cl), daemons = one_side("mirai"))
 }
 reply_rows <- list()
 for (k in c(10, 1000, 10000, 100000)) {
   t <- step_time(k)
   if (k %in% c(1000, 100000)) reply_rows[[length(reply_rows) + 1]] <- sprintf(
-    "| a step with a gradient of %s numbers and no work | | %s | through `clusterApply()`: %s |",
-    formatC(k, big.mark = ",", format = "d"), fmt_ms(t[["direct"]]), fmt_ms(t[["applied"]]))
+    "| a step with a gradient of %s numbers and no work | | %s | mirai daemons: %s |",
+    formatC(k, big.mark = ",", format = "d"), fmt_ms(t[["cluster"]]), fmt_ms(t[["daemons"]]))
   reply <- length(serialize(list(list(ok = TRUE, loss = 1, grad = rep(0.5, k))), NULL))
-  cat(sprintf("| %d | %d bytes | %s | %s |\n", k, reply, fmt_ms(t[["direct"]]),
-              fmt_ms(t[["applied"]])))
+  cat(sprintf("| %d | %d bytes | %s | %s |\n", k, reply, fmt_ms(t[["cluster"]]),
+              fmt_ms(t[["daemons"]])))
 }
 
 # ---- 3. work-dominated steps --------------------------------------------------
@@ -213,7 +214,10 @@ worker_cpu <- function() {
 }
 set.seed(4)
 order <- sample.int(nrow(big))
-local_ev <- rmsprop:::fit_local_evaluator(fn, gr, list(), big)
+local_ev <- function(b, rows) {  # what one process does per step
+  d <- big[rows, , drop = FALSE]
+  list(loss = fn(b, d), grad = gr(b, d))
+}
 cl_ev <- rmsprop:::engine_evaluator(cl, fn, gr, list(), big)
 cpu_rows <- list()
 cpu <- list()
@@ -256,8 +260,8 @@ ref <- timed_run(small, rmsprop_engine("sequential", shards = 2), 1024, 3)$fit
 same <- function(fit) identical(fit$par, ref$par) && identical(fit$history, ref$history)
 cat(sprintf("   PSOCK cluster == one process with 2 shards: %s\n",
             same(timed_run(small, cl, 1024, 3)$fit)))
-cat(sprintf("   through clusterApply() == one process with 2 shards: %s\n",
-            same(applied(timed_run(small, cl, 1024, 3)$fit))))
+cat(sprintf("   mirai daemons == one process with 2 shards: %s\n",
+            same(timed_run(small, "mirai", 1024, 3)$fit)))
 if (has_future) {
   old <- future::plan(future::multisession, workers = 2)
   fut <- tryCatch(timed_run(small, "future", 1024, 3)$fit, finally = future::plan(old))

@@ -1,5 +1,5 @@
-# Data-parallel gradients and optimizer sweeps on future plans and
-# parallel clusters. Workers are local processes; each test stops what it
+# Data-parallel gradients and optimizer sweeps on future plans, parallel
+# clusters and mirai daemons. Workers are local processes; each test stops what it
 # starts.
 
 par_data <- local({
@@ -26,6 +26,14 @@ local_cluster <- function(env = parent.frame()) {
   cl
 }
 
+local_daemons <- function(env = parent.frame()) {
+  skip_if_not_installed("mirai")
+  skip_if_not_installed("withr")
+  mirai::daemons(2L)
+  withr::defer(mirai::daemons(0L), envir = env)
+  invisible()
+}
+
 local_multisession <- function(env = parent.frame()) {
   skip_if_not_installed("future")
   skip_if_not_installed("withr")
@@ -38,13 +46,31 @@ test_that("engines are built, printed and checked", {
   e <- rmsprop_engine("sequential", shards = 3)
   expect_s3_class(e, "rmsprop_engine")
   expect_output(print(e), "3 shards")
-  expect_error(rmsprop_engine("gpu"), "`backend`", class = "rmsprop_error_argument")
+  expect_s3_class(e, "rmsprop_engine_sequential")
+  expect_error(rmsprop_engine("gpu"), "`backend`.*\"mirai\"", class = "rmsprop_error_argument")
+  expect_error(rmsprop_engine(NA_character_), "`backend`", class = "rmsprop_error_argument")
   expect_error(rmsprop_engine("sequential", shards = 0), "`shards`",
                class = "rmsprop_error_argument")
   expect_error(minimize(1, function(p) p^2, engine = 3), "`engine`",
                class = "rmsprop_error_argument")
   expect_identical(split_even(1:10, 3), list(`1` = 1:3, `2` = 4:7, `3` = 8:10))
   expect_length(split_even(1:2, 5), 2L)
+  # one class per backend, from the registry
+  expect_s3_class(as_engine("sequential"), "rmsprop_engine_sequential")
+  cl <- structure(list(), class = "cluster")
+  expect_s3_class(as_engine(cl), "rmsprop_engine_cluster")
+  expect_output(print(as_engine(cl)), "a cluster of 0 workers")
+  # a class without methods stops with a message naming what is missing
+  odd <- structure(list(shards = 1L), class = c("rmsprop_engine_odd", "rmsprop_engine"))
+  expect_error(engine_open(odd, NULL), "engine_open\\(\\) is not implemented")
+  expect_error(engine_workers(odd), "engine_workers")
+})
+
+test_that("the mirai engine needs daemons, and says so", {
+  skip_if_not_installed("mirai")
+  skip_if(isTRUE(mirai::daemons_set()), "mirai daemons are set")
+  expect_s3_class(rmsprop_engine("mirai"), "rmsprop_engine_mirai")
+  expect_error(par_run("mirai"), "mirai::daemons\\(2\\)", class = "rmsprop_error_argument")
 })
 
 test_that("sharded gradients in one process agree with the plain run", {
@@ -119,6 +145,25 @@ test_that("future plans give the single-process trajectory", {
                    minimize(rep(0, 5), f, steps = 20)$par)
 })
 
+test_that("mirai daemons give the single-process trajectory", {
+  local_daemons()
+  seq2 <- par_run(rmsprop_engine("sequential", shards = 2))
+  fit <- par_run("mirai")
+  expect_equal(fit$par, par_run(NULL)$par, tolerance = 1e-12)
+  expect_identical(fit$par, seq2$par)
+  expect_identical(fit$history, seq2$history)
+  expect_identical(par_run(rmsprop_engine("mirai", shards = 3))$par,
+                   par_run(rmsprop_engine("sequential", shards = 3))$par)
+  # numerical gradients on the daemons
+  expect_identical(par_run("mirai", gr = NULL)$par,
+                   par_run(rmsprop_engine("sequential", shards = 2), gr = NULL)$par)
+  f <- function(p) sum((p - seq_along(p))^2 * seq_along(p))
+  expect_identical(minimize(rep(0, 5), f, steps = 30, engine = "mirai")$par,
+                   minimize(rep(0, 5), f, steps = 30)$par)
+  left <- mirai::everywhere(!is.null(getOption("rmsprop.worker_runs")))[]
+  expect_false(any(unlist(left)))
+})
+
 test_that("a failing worker is a classed error naming the shard", {
   bad_gr <- function(b, batch) {
     if (any(batch$y > 4)) stop("shard data out of range")
@@ -130,6 +175,10 @@ test_that("a failing worker is a classed error naming the shard", {
   if (requireNamespace("future", quietly = TRUE)) {
     local_multisession()
     engines <- c(engines, list("future"))
+  }
+  if (requireNamespace("mirai", quietly = TRUE)) {
+    local_daemons()
+    engines <- c(engines, list("mirai"))
   }
   for (engine in engines) {
     user_opt <- optimizer_rmsprop(0.05)
@@ -187,10 +236,14 @@ test_that("a sweep returns tidy histories equal to separate runs", {
   expect_identical(as.data.frame(sw2)$loss, as.data.frame(sw3)$loss)
 })
 
-test_that("sweeps on a cluster and on future workers equal the sequential sweep", {
+test_that("sweeps on a cluster, mirai daemons and future workers equal the sequential sweep", {
   reference <- as.data.frame(sweep_run(NULL))
   cl <- local_cluster()
   expect_identical(as.data.frame(sweep_run(cl)), reference)
+  if (requireNamespace("mirai", quietly = TRUE)) {
+    local_daemons()
+    expect_identical(as.data.frame(sweep_run("mirai")), reference)
+  }
   skip_if_not_installed("future")
   local_multisession()
   expect_identical(as.data.frame(sweep_run("future")), reference)
