@@ -115,3 +115,20 @@ test_that("a global the engines cannot see is named in the error, with how to se
   expect_match(conditionMessage(err), "could not find function \"rmsprop_test_nowhere\"")
   expect_match(conditionMessage(err), "mirai::everywhere", fixed = TRUE)
 })
+
+test_that("a sweep on a cluster sends the globals of fn, gr and a metric", {
+  skip_if_not_installed("globals")
+  p <- local_global_problem()
+  mae <- function(b, rows) mean(abs(rmsprop_test_resid(b, rows)))
+  environment(mae) <- globalenv()
+  grid <- data.frame(learning_rate = c(0.02, 0.05))
+  sweep <- function(engine) {
+    sweep_optimizers(grid, rep(0, 3), p$fn, p$gr, data = glob_data, batch_size = 100,
+                     epochs = 2, metrics = list(mae = mae), seed = 3, engine = engine)
+  }
+  here <- sweep(NULL)
+  cl <- parallel::makeCluster(2L)
+  on.exit(parallel::stopCluster(cl), add = TRUE)
+  expect_identical(as.data.frame(sweep(cl)), as.data.frame(here))
+  expect_true(all(is.finite(here$mae[!is.na(here$mae)])))
+})
