@@ -108,7 +108,7 @@ ad_abort <- function(message, ...) {
 ad_abort_taping <- function(e, site) {
   op <- ad_deparse(site$op)
   at <- if (is.null(op)) "" else sprintf("`%s` ", op)
-  compare <- getGroupMembers("Compare")
+  compare <- c("==", "!=", "<", ">", "<=", ">=")
   if (identical(site$group, "Ops") && isTRUE(site$generic %in% compare)) {
     ad_abort(sprintf(paste(
       "%scompares values that depend on the parameters or on the batch (`%s`). A tape",

@@ -33,10 +33,9 @@ ad_checked <- new.env(parent = emptyenv())
 
 #' Exact gradients from RTMB's tape
 #'
-#' `ad_gradient()` tapes `fn` once with the
-#' [RTMB](https://CRAN.R-project.org/package=RTMB) package and returns a
-#' function that gives the exact gradient of `fn`, shaped like `par` (names,
-#' `dim`, nested lists), for loops written by hand:
+#' `ad_gradient()` tapes `fn` once with the 'RTMB' package (on CRAN) and
+#' returns a function that gives the exact gradient of `fn`, shaped like
+#' `par` (names, `dim`, nested lists), for loops written by hand:
 #' `g <- ad_gradient(fn, par); par <- opt$step(g(par, batch), par)`.
 #' `minimize(par, fn, gr = "ad")` uses the same tapes.
 #'
