@@ -275,7 +275,12 @@ ad_tape_build <- function(cache, par, batch, keep_value = FALSE) {
   theta <- as.double(unlist(par, use.names = FALSE))
   value <- ad_with_settings(ad_catch(RTMB::MakeTape(taped_fn, theta), fn))
   ad_counters$tapes <- ad_counters$tapes + 1L
-  list(gradient = value$jacfun(), value = if (keep_value) value, layout = layout)
+  # The gradient's tape, with RTMB's optimisation pass (it drops what does
+  # not reach the result: about 10-20% off each gradient of an MLP, for
+  # the time of one or two gradients, once).
+  gradient <- value$jacfun()
+  gradient$simplify("optimize")
+  list(gradient = gradient, value = if (keep_value) value, layout = layout)
 }
 
 # Runs expr with our tape settings and puts RTMB's global ones back after.
