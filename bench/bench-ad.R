@@ -15,7 +15,8 @@
 #     inside the run are counted in). Until minimize() accepts gr = "ad",
 #     that row says so and is skipped.
 # Times are CPU times (user + system) of this process, the minimum over the
-# repetitions: other processes on a shared machine only ever add time.
+# repetitions, the two sides of a ratio measured in alternation: other
+# processes on a shared machine only ever add time.
 # Before timing, the AD and hand-written gradients are checked to agree.
 #
 # Usage: Rscript bench/bench-ad.R [reps]   (from the package directory, with
@@ -23,7 +24,7 @@
 # installed from CRAN when missing (about 11 minutes to compile; on R < 4.3
 # it needs C++17: tools/install-deps.sh does both).
 args <- commandArgs(trailingOnly = TRUE)
-reps <- if (length(args)) as.integer(args[[1]]) else 5L
+reps <- if (length(args)) as.integer(args[[1]]) else 7L
 suppressPackageStartupMessages(library(rmsprop))
 if (!requireNamespace("RTMB", quietly = TRUE)) {
   message("RTMB is not installed: installing it with tools/install-deps.sh ...")
@@ -71,16 +72,30 @@ cpu <- function() {
   t[["user.self"]] + t[["sys.self"]]
 }
 # CPU seconds per call of f(), repeated so that one measurement lasts about
-# 0.3 s; the minimum over `reps` measurements.
-per_call <- function(f, reps) {
+# 0.2 s; the minimum over `reps` measurements.
+chunk <- function(f) {
   t0 <- cpu(); f(); one <- max(cpu() - t0, 1e-4)
-  times <- max(1L, ceiling(0.3 / one))
-  best <- Inf
+  max(1L, ceiling(0.2 / one))
+}
+measure <- function(f, times) {
+  gc(FALSE)
+  t0 <- cpu()
+  for (k in seq_len(times)) f()
+  (cpu() - t0) / times
+}
+per_call <- function(f, reps) {
+  times <- chunk(f)
+  min(vapply(seq_len(reps), function(r) measure(f, times), numeric(1)))
+}
+# Two functions measured in alternation (a, b, a, b, ...), so that a change
+# in the machine's load hits both alike: c(best of a, best of b).
+per_call_pair <- function(a, b, reps) {
+  ta <- chunk(a)
+  tb <- chunk(b)
+  best <- c(Inf, Inf)
   for (r in seq_len(reps)) {
-    gc(FALSE)
-    t0 <- cpu()
-    for (k in seq_len(times)) f()
-    best <- min(best, (cpu() - t0) / times)
+    best[1] <- min(best[1], measure(a, ta))
+    best[2] <- min(best[2], measure(b, tb))
   }
   best
 }
@@ -98,12 +113,10 @@ stopifnot(max_diff(g_ad(par0, full), grad_hand(par0, full)) < 1e-12,
 
 table <- NULL
 # one gradient, full batch and 256 rows (tapes already built above)
-t_ad <- per_call(function() g_ad(par0, full), reps)
-t_hand <- per_call(function() grad_hand(par0, full), reps)
-table <- rows(table, "gradient, 5000 rows", t_ad, t_hand, "target ratio <= 1.2")
-t_ad <- per_call(function() g_ad(par0, b256), reps)
-t_hand <- per_call(function() grad_hand(par0, b256), reps)
-table <- rows(table, "gradient, 256 rows", t_ad, t_hand, "target ratio <= 1.2")
+t <- per_call_pair(function() g_ad(par0, full), function() grad_hand(par0, full), reps)
+table <- rows(table, "gradient, 5000 rows", t[1], t[2], "target ratio <= 1.2")
+t <- per_call_pair(function() g_ad(par0, b256), function() grad_hand(par0, b256), reps)
+table <- rows(table, "gradient, 256 rows", t[1], t[2], "target ratio <= 1.2")
 
 # central differences: 2 loss calls per coordinate, timed on 20 coordinates
 num_grad_one <- function(batch, k) {
@@ -115,14 +128,12 @@ num_grad_one <- function(batch, k) {
     loss(rmsprop:::relist_flat(up, par0), batch) - loss(rmsprop:::relist_flat(down, par0), batch)
   }
 }
-t_num <- per_call(function() num_grad_one(full, 20), reps) / 20 * 1665
-t_hand <- per_call(function() grad_hand(par0, full), reps)
-table <- rows(table, "central differences, 5000 rows", t_num, t_hand,
-              "estimated from 20 of 1,665 coordinates; 'ad_ms' is their cost")
-t_num <- per_call(function() num_grad_one(b256, 20), reps) / 20 * 1665
-t_hand <- per_call(function() grad_hand(par0, b256), reps)
-table <- rows(table, "central differences, 256 rows", t_num, t_hand,
-              "estimated from 20 of 1,665 coordinates; 'ad_ms' is their cost")
+t <- per_call_pair(function() num_grad_one(full, 20), function() grad_hand(par0, full), reps)
+table <- rows(table, "central differences, 5000 rows", t[1] / 20 * 1665, t[2],
+              "estimated from 20 of 1,665 coordinates; 'AD' column: their cost")
+t <- per_call_pair(function() num_grad_one(b256, 20), function() grad_hand(par0, b256), reps)
+table <- rows(table, "central differences, 256 rows", t[1] / 20 * 1665, t[2],
+              "estimated from 20 of 1,665 coordinates; 'AD' column: their cost")
 
 # building a tape (once per batch size)
 tape_time <- function(batch) {
@@ -156,15 +167,17 @@ if (inherits(ad_fit, "error")) {
   set.seed(1); a <- fit("ad")$par
   set.seed(1); b <- fit(grad_hand)$par
   table <- rows(table, "minimize(), 10 epochs x 256 rows", t_ad, t_hand,
-                sprintf("target ratio <= 1.3; whole runs (ms); par differ by %.1e",
+                sprintf("target ratio <= 1.3; whole runs, AD's two tapes included; par differ by %.1e",
                         max_diff(a, b)))
 }
 
 cat(sprintf("rmsprop %s, RTMB %s, R %s; %s; best of %d reps (CPU time)\n",
             packageVersion("rmsprop"), packageVersion("RTMB"), getRversion(),
             "50 -> 32 tanh -> 1 network, 1,665 parameters, 5,000 rows", reps))
-table$ad_ms <- signif(table$ad_ms, 3)
-table$hand_ms <- signif(table$hand_ms, 3)
-table$ratio <- round(table$ratio, 2)
+ms <- function(x) ifelse(is.na(x), "", formatC(signif(x, 3), format = "fg", digits = 3, flag = "#",
+                                                  big.mark = ","))
+table$ad_ms <- ms(table$ad_ms)
+table$hand_ms <- ms(table$hand_ms)
+table$ratio <- ifelse(is.na(table$ratio), "", formatC(table$ratio, format = "f", digits = 2))
 names(table) <- c("", "AD (ms)", "hand-written (ms)", "ratio", "note")
 print(table, row.names = FALSE, right = FALSE)
