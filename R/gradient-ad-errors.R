@@ -72,7 +72,9 @@ ad_failure_site <- function(calls, frames, funs, fn) {
         return(site)
       }
     }
-    if (identical(funs[[i]], get0("advector", envir = rtmb, inherits = FALSE))) site$advector <- TRUE
+    if (identical(funs[[i]], get0("advector", envir = rtmb, inherits = FALSE))) {
+      site$advector <- TRUE
+    }
   }
   site
 }

@@ -48,7 +48,13 @@ ad_checked <- new.env(parent = emptyenv())
 #' the parameters or on the batch (and `ifelse()`, `pmax()`, comparisons),
 #' or a function RTMB cannot tape (`round()`, `range()`, ...) is a classed
 #' error (`rmsprop_error_ad`) that names the operation and what to write
-#' instead.
+#' instead. While it tapes, `fn` finds RTMB's versions of the base and stats
+#' functions RTMB extends (`matrix()`, `rowSums()`, `crossprod()`,
+#' `plogis()`, `dpois()`, ...), as if `library(RTMB)` had been called.
+#' Before the first gradient the tape is replayed at other parameter values
+#' and other rows: when it does not give what `fn` gives (a choice made by
+#' values, such as `sort()` or indexing by labels read from the batch, was
+#' frozen at taping; or `fn` draws random numbers), that is an error too.
 #'
 #' With a batch, the batch's values enter the tape as data: one tape is
 #' built per batch size (the first call with a new number of rows builds

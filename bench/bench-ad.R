@@ -167,8 +167,8 @@ if (inherits(ad_fit, "error")) {
   set.seed(1); a <- fit("ad")$par
   set.seed(1); b <- fit(grad_hand)$par
   table <- rows(table, "minimize(), 10 epochs x 256 rows", t_ad, t_hand,
-                sprintf("target ratio <= 1.3; whole runs, AD's two tapes included; par differ by %.1e",
-                        max_diff(a, b)))
+                sprintf(paste("target ratio <= 1.3; whole runs, AD's two tapes included;",
+                              "par differ by %.1e"), max_diff(a, b)))
 }
 
 cat(sprintf("rmsprop %s, RTMB %s, R %s; %s; best of %d reps (CPU time)\n",

@@ -375,3 +375,22 @@ test_that("the batch must be numbers: data frames of numeric columns or numeric 
   expect_error(ad_gradient("sum", 1), class = "rmsprop_error_argument")
   expect_error(ad_gradient(function(p) sum(p), list()), class = "rmsprop_error_structure")
 })
+
+test_that("without RTMB, ad_gradient() is a classed error with the install line", {
+  skip_if_not_installed("callr")
+  # A child R in which RTMB cannot be loaded: a library placed first holds
+  # an "RTMB" that is not an installed package, which hides the real one.
+  fake <- tempfile("lib")
+  dir.create(file.path(fake, "RTMB"), recursive = TRUE)
+  on.exit(unlink(fake, recursive = TRUE))
+  writeLines(c("Package: RTMB", "Version: 0.0.1"), file.path(fake, "RTMB", "DESCRIPTION"))
+  out <- callr::r(function(fake) {
+    .libPaths(c(fake, .libPaths()))
+    if (requireNamespace("RTMB", quietly = TRUE)) return("RTMB is visible")
+    e <- tryCatch(rmsprop::ad_gradient(function(p) sum(p^2), 1), error = function(e) e)
+    c(class(e)[1], conditionMessage(e))
+  }, args = list(fake = fake))
+  skip_if(identical(out, "RTMB is visible"), "RTMB cannot be hidden here")
+  expect_identical(out[1], "rmsprop_error_dependency")
+  expect_match(out[2], "install.packages(\"RTMB\")", fixed = TRUE)
+})
