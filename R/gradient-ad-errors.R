@@ -206,8 +206,8 @@ ad_abort_replay <- function(taped, direct) {
     "its tape does not follow it. At other parameter values (on other rows of the",
     "batch) the tape gives %s and `fn` gives %s: something in `fn` chooses by",
     "the values of the parameters or of the batch, and the tape froze that choice when",
-    "it was recorded (sort(), order(), rank(), which.max(), indexing by labels or counts",
-    "in the batch: use one-hot or 0/1 columns instead), or `fn` draws random numbers",
-    "(a dropout mask: pass it in the batch)."),
+    "it was recorded (indexing a matrix by labels read from the batch, such as",
+    "P[cbind(i, batch$label)]: use one-hot columns instead), or `fn` draws random",
+    "numbers (a dropout mask: pass it in the batch)."),
     format(taped, digits = 10L), format(direct, digits = 10L)))
 }

@@ -53,8 +53,9 @@ ad_checked <- new.env(parent = emptyenv())
 #' `plogis()`, `dpois()`, ...), as if `library(RTMB)` had been called.
 #' Before the first gradient the tape is replayed at other parameter values
 #' and other rows: when it does not give what `fn` gives (a choice made by
-#' values, such as `sort()` or indexing by labels read from the batch, was
-#' frozen at taping; or `fn` draws random numbers), that is an error too.
+#' values was frozen at taping, such as indexing a matrix by labels read
+#' from the batch, `P[cbind(i, batch$label)]`; or `fn` draws random
+#' numbers), that is an error too.
 #'
 #' With a batch, the batch's values enter the tape as data: one tape is
 #' built per batch size (the first call with a new number of rows builds
@@ -220,7 +221,7 @@ ad_take_checked <- function(fn, dots, has_data) {
 # recorded: at other parameter values, on the batch's rows in reverse order
 # with its first row replaced by its last (a permutation alone would leave
 # every sum over rows as it was), the tape must give what `fn` gives, or
-# something in `fn` was frozen at taping (a sort, a label used as an index,
+# something in `fn` was frozen at taping (labels used as a matrix index,
 # random numbers). The tape is
 # kept for the ad_bind() that follows in this process (or in `cache`).
 ad_check <- function(source, fn, par, batch, dots, has_data, cache = NULL) {
