@@ -394,3 +394,14 @@ test_that("without RTMB, ad_gradient() is a classed error with the install line"
   expect_identical(out[1], "rmsprop_error_dependency")
   expect_match(out[2], "install.packages(\"RTMB\")", fixed = TRUE)
 })
+
+test_that("RTMB's versions of sort() and order() are taped, not frozen", {
+  f <- function(p) sum(sort(p) * c(1, 10, 100))
+  g <- ad_gradient(f, c(3, 1, 2))
+  expect_equal(g(c(3, 1, 2)), c(100, 1, 10))
+  expect_equal(g(c(1, 3, 2)), c(1, 100, 10))
+  h <- function(p, batch) sum(p[order(batch$x)] * 1:3)
+  g <- ad_gradient(h, c(1, 2, 3))
+  expect_equal(g(c(1, 2, 3), data.frame(x = c(3, 1, 2))), c(3, 1, 2))
+  expect_equal(g(c(1, 2, 3), data.frame(x = c(1, 2, 3))), c(1, 2, 3))
+})
