@@ -222,8 +222,8 @@ ad_take_checked <- function(fn, dots, has_data) {
 # with its first row replaced by its last (a permutation alone would leave
 # every sum over rows as it was), the tape must give what `fn` gives, or
 # something in `fn` was frozen at taping (labels used as a matrix index,
-# random numbers). The tape is
-# kept for the ad_bind() that follows in this process (or in `cache`).
+# random numbers). The tape is kept for the ad_bind() that follows in this
+# process (or in `cache`).
 ad_check <- function(source, fn, par, batch, dots, has_data, cache = NULL) {
   keep <- is.null(cache)
   if (keep) cache <- ad_tape_cache(fn, dots, has_data)
