@@ -324,8 +324,21 @@ ad_rtmb_versions <- function(fn) {
       assign(name, getExportedValue("RTMB", name), envir = shadow)
     }
   }
+  # A matrix kept with I() (a data frame's matrix column, read as a constant
+  # of fn's environment) has class "AsIs", which RTMB's %*% methods do not
+  # take: its product with a taped value would fall back to base R's and
+  # leave the tape. The product sees such a matrix without the class.
+  if (identical(get0("%*%", envir = env, mode = "function"), base::`%*%`)) {
+    assign("%*%", ad_matrix_product, envir = shadow)
+  }
   environment(fn) <- shadow
   fn
+}
+
+ad_matrix_product <- function(x, y) {
+  if (inherits(x, "AsIs")) x <- unclass(x)
+  if (inherits(y, "AsIs")) y <- unclass(y)
+  x %*% y
 }
 
 # RTMB's exports that replace a function of base or stats (once a session).
