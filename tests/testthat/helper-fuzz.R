@@ -860,6 +860,71 @@ fz_run_misc <- function(ctr) {
   ctr
 }
 
+# The process-wide controls and load_variables() with numeric mutations
+# (issue 23): recycling limits and memory info with every atom; thread
+# counts up to 1e300, each followed by a large step (with the global norm's
+# parallel region) that must equal a one-thread step; and state entries
+# mutated into impossible values (negative velocities, huge or fractional
+# counters, non-finite values, lost dims, wrong lengths) that load only if
+# the optimizer keeps giving finite steps.
+fz_run_state_controls <- function(ctr, rounds = 20) {
+  atoms <- fz_atoms()
+  old_limit <- rmsprop_memory_info()$limit_bytes
+  for (a in names(atoms)) {
+    x <- atoms[[a]]
+    fz_call(ctr, paste("rmsprop_set_recycling", a), function() rmsprop_set_recycling(x))
+    fz_call(ctr, paste("rmsprop_memory_info after", a), rmsprop_memory_info, check = function(v) {
+      if (!is.list(v) || !all(c("cached_bytes", "limit_bytes", "reused", "fresh", "in_use_bytes") %in%
+                              names(v))) "rmsprop_memory_info() lost a field"
+    })
+  }
+  rmsprop_set_recycling(old_limit)
+  set.seed(7)
+  big_g <- stats::runif(2e5) - 0.5
+  big_x <- stats::runif(2e5)
+  rmsprop_set_threads(1)
+  ref <- optimizer_rmsprop(global_clipnorm = 1)$step(big_g, big_x)
+  for (n in c(0, 1, 2, 3, 64, 4e4, 6e4, 1e5, .Machine$integer.max, 1e300)) {
+    fz_call(ctr, sprintf("rmsprop_set_threads(%g) then a large step", n), function() {
+      rmsprop_set_threads(n)
+      optimizer_rmsprop(global_clipnorm = 1)$step(big_g, big_x)
+    }, check = function(v) if (!identical(v, ref)) "a thread count changed a result")
+  }
+  rmsprop_set_threads(0)
+  mutations <- list(
+    negate = function(v) -v - 1, huge = function(v) v * 0 + 1e300, nan = function(v) v * NaN,
+    fraction = function(v) v + 0.5, past_2_53 = function(v) v * 0 + 2^53 + 2,
+    no_dim = function(v) as.vector(v), add_dim = function(v) array(v, c(length(v), 1)),
+    longer = function(v) c(v, 0), integer = function(v) as.integer(round(v)),
+    list = function(v) as.list(v), tiny_negative = function(v) v * 0 - 5e-324,
+    square_exceeds = function(v) v * 0 + 1e3
+  )
+  for (r in seq_len(rounds)) {
+    cfg <- list(learning_rate = 0.01, momentum = sample(c(0, 0.5), 1), centered = runif(1) < 0.5,
+                use_ema = runif(1) < 0.3)
+    opt <- do.call(optimizer_rmsprop, cfg)
+    vars <- fz_random_vars()
+    vars <- suppressWarnings(opt$step(fz_grads_like(vars), vars))
+    values <- opt$variables
+    k <- sample.int(length(values), 1)
+    m <- sample(names(mutations), 1)
+    # A huge learning rate is a valid one (its steps overflow by design).
+    if (endsWith(names(values)[[k]], "/learning_rate") && m %in% c("huge", "square_exceeds")) {
+      m <- "negate"
+    }
+    mutated <- values
+    mutated[k] <- list(tryCatch(mutations[[m]](values[[k]]), error = function(e) NULL))
+    fz_call(ctr, sprintf("round %d load_variables(%s %s)", r, names(values)[[k]], m),
+            function() {
+              opt$load_variables(mutated)
+              suppressWarnings(opt$step(fz_grads_like(vars), vars))
+            }, opt = opt, inputs = mutated, check = function(v) {
+              if (!all(is.finite(unlist(v)))) "an accepted state gave a non-finite step"
+            })
+  }
+  ctr
+}
+
 # Valid but odd inputs: each result is compared with a plain-R recomputation
 # of SPEC A1 (no options) and with the same input without attributes.
 fz_rms_reference <- function(v, g, steps, lr = 0.1, rho = 0.9, eps = 1e-7, momentum = 0,
@@ -994,6 +1059,7 @@ fz_run_all <- function(scale = 1, seed = 1) {
     loss_scale = function(ctr) fz_run_loss_scale(ctr, 40 * scale),
     minimize = function(ctr) fz_run_minimize(ctr, 30 * scale),
     misc = function(ctr) fz_run_misc(ctr),
+    state_controls = function(ctr) fz_run_state_controls(ctr, 20 * scale),
     odd_valid = function(ctr) fz_run_odd_valid(ctr)
   )
   per_part <- list()
