@@ -175,101 +175,13 @@ test_that("a damaged state inside a well-formed object is a classed error", {
   expect_error(round_trip(bad)$iterations, class = "rmsprop_error_format")
 })
 
-# Bit flips: a child process serializes optimizers (uncompressed, so the
-# flips reach the data), flips 1 to 4 random bits past the header per
-# trial, and uses what unserialize() gives back. It logs each trial's stage
-# to `log` ("<seed> read" before unserialize(), "<seed> use" before any
-# rmsprop code, "<seed> done <outcome>"), so a crash is pinned to a stage
-# and the run goes on from the next seed. Outcomes: "unreadable" (base R's
-# unserialize() refused it), "foreign" (the class attribute was hit: no
-# longer an rmsprop object, so R does not call this package), "classed",
-# "working" (stepped 3 times, finite results of the right shape, printed,
-# $variables read), "wrong", "unclassed".
-flip_trials <- function(seeds, log) {
-  suppressPackageStartupMessages(library(rmsprop))
-  note <- function(...) cat(..., "\n", file = log, append = TRUE, sep = " ")
-  v <- list(layer = list(w = matrix(c(0.5, -1, 1.5, 2), 2), b = c(0.1, -0.2)), out = c(1, 2, 3))
-  g <- rapply(v, function(x) sin(seq_along(x)) + x * 0, how = "replace")
-  make <- list(
-    plain = function() optimizer_rmsprop(learning_rate = 0.01, momentum = 0.5),
-    everything = function() {
-      o <- optimizer_rmsprop(learning_rate = 0.03, rho = 0.85, momentum = 0.7, centered = TRUE,
-                             weight_decay = 0.02, clipnorm = 2, use_ema = TRUE,
-                             ema_overwrite_frequency = 2, gradient_accumulation_steps = 3)
-      o$exclude_from_weight_decay(var_names = "^out$")
-      o
-    },
-    schedule = function() {
-      optimizer_rmsprop(learning_rate = learning_rate_schedule_exponential_decay(0.02, 3, 0.5))
-    },
-    loss_scale = function() optimizer_loss_scale(optimizer_rmsprop(0.01), initial_scale = 8),
-    unbuilt = function() optimizer_rmsprop()
-  )
-  raws <- Map(function(f, kind) {
-    o <- f()
-    if (kind != "unbuilt") for (i in 1:4) suppressWarnings(o$step(g, v))
-    serialize(o, NULL, xdr = TRUE)
-  }, make, names(make))
-  for (s in seeds) {
-    set.seed(s)
-    kind <- names(raws)[[1L + s %% length(raws)]]
-    raw <- raws[[kind]]
-    at <- sample(seq.int(15L, length(raw)), sample(1:4, 1))
-    for (p in at) raw[p] <- xor(raw[p], as.raw(bitwShiftL(1L, sample(0:7, 1))))
-    note(s, "read")
-    opt <- tryCatch(unserialize(raw), error = function(e) "unreadable")
-    note(s, "use")
-    out <- if (identical(opt, "unreadable")) "unreadable" else
-      if (!inherits(opt, c("rmsprop_optimizer", "rmsprop_loss_scale_optimizer"))) "foreign" else
-        tryCatch(withCallingHandlers({
-          x <- v
-          for (k in 1:3) x <- opt$step(g, x)
-          ok <- identical(rapply(x, length, how = "unlist"), rapply(v, length, how = "unlist")) &&
-            all(is.finite(unlist(x)))
-          utils::capture.output(print(opt))
-          invisible(opt$variables)
-          if (ok) "working" else "wrong"
-        }, warning = function(w) invokeRestart("muffleWarning")),
-        rmsprop_error = function(e) "classed",
-        error = function(e) paste("unclassed", kind, gsub("\\s+", "_", conditionMessage(e))))
-    note(s, "done", out)
-  }
-  invisible(NULL)
-}
-
-# Runs the trials, starting a new child after a crash. Returns the outcome
-# counts and the crashes by stage.
-run_flip_trials <- function(n, libs) {
-  log <- tempfile()
-  on.exit(unlink(log))
-  crashes <- c(read = 0L, use = 0L)
-  crashed_at <- character()
-  from <- 1L
-  while (from <= n) {
-    ok <- tryCatch({
-      callr::r(flip_trials, list(seq(from, n), log), libpath = libs)
-      TRUE
-    }, error = function(e) FALSE)
-    lines <- strsplit(readLines(log), " ")
-    last <- lines[[length(lines)]]
-    if (ok) break
-    stage <- last[[2L]]
-    if (stage == "done") stop("the child died between trials")
-    crashes[[stage]] <- crashes[[stage]] + 1L
-    crashed_at <- c(crashed_at, paste(last[[1L]], stage))
-    from <- as.integer(last[[1L]]) + 1L
-  }
-  done <- vapply(Filter(function(l) l[[2L]] == "done", lines),
-                 function(l) paste(l[-(1:2)], collapse = " "), "")
-  list(outcomes = table(done), crashes = crashes, crashed_at = crashed_at,
-       trials = length(done) + sum(crashes))
-}
-
+# Bit flips: fz_flip_trials() and fz_run_flip_trials() (helper-fuzz.R,
+# shared with tools/fuzz.R) run them in child processes.
 test_that("bit flips in a saved optimizer give a classed error or a working optimizer, never a crash in rmsprop", {
   skip_if_not_installed("callr")
   n <- as.integer(Sys.getenv("RMSPROP_FLIP_TRIALS", "400"))
   libs <- unique(c(dirname(getNamespaceInfo("rmsprop", "path")), .libPaths()))
-  res <- run_flip_trials(n, libs)
+  res <- fz_run_flip_trials(n, libs)
   expect_identical(res$trials, n)
   outcomes <- names(res$outcomes)
   expect_true(all(outcomes %in% c("unreadable", "foreign", "classed", "working")),
