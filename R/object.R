@@ -129,15 +129,18 @@ rebuild_schedule <- function(f) {
     object_damaged("its learning-rate schedule is not one this package makes")
   }
   kind <- parts$values$kind
-  ctor <- paste0("learning_rate_schedule_", kind)
-  if (!(is.character(kind) && length(kind) == 1L && !is.na(kind) &&
-        ctor %in% getNamespaceExports("rmsprop") && is.list(parts$values$config))) {
+  config <- parts$values$config
+  ctor <- if (is.character(kind) && length(kind) == 1L && !is.na(kind) && validEnc(kind)) {
+    paste0("learning_rate_schedule_", kind)
+  }
+  if (is.null(ctor) || !ctor %in% getNamespaceExports("rmsprop") || !is.list(config) ||
+      !identical(names(config), names(formals(get(ctor, envir = asNamespace("rmsprop")))))) {
     object_damaged("its learning-rate schedule is not one this package makes")
   }
-  tryCatch(do.call(get(ctor, envir = asNamespace("rmsprop")), parts$values$config),
-           rmsprop_error = function(e) {
-             object_damaged(paste("its learning-rate schedule is out of range:",
-                                  conditionMessage(e)))
+  # Any error of the constructor (a damaged string included) means damage.
+  tryCatch(do.call(get(ctor, envir = asNamespace("rmsprop")), config),
+           error = function(e) {
+             object_damaged("its learning-rate schedule's settings are out of range")
            })
 }
 
@@ -155,6 +158,7 @@ open_optimizer <- function(v) {
     object_damaged(paste("its configuration is out of range:", conditionMessage(e)))
   })
   if (!identical(config, v$config)) object_damaged("its configuration is not stored as numbers")
+  if (!validEnc(config$name)) object_damaged("its name is not a valid string")
   lr_kind <- data_kind(v$lr)
   lr <- if (lr_kind == "function") rebuild_schedule(v$lr) else v$lr
   lr_ok <- if (is.function(config$learning_rate)) lr_kind == "function" else
@@ -213,7 +217,8 @@ open_loss_scale <- function(v) {
     is_single_number(cfg$initial_scale) && cfg$initial_scale > 0 &&
     is_single_number(cfg$dynamic_growth_steps) && cfg$dynamic_growth_steps >= 1 &&
     cfg$dynamic_growth_steps == round(cfg$dynamic_growth_steps) &&
-    is.character(cfg$name) && length(cfg$name) == 1L && !is.na(cfg$name) && nzchar(cfg$name)
+    is.character(cfg$name) && length(cfg$name) == 1L && !is.na(cfg$name) && nzchar(cfg$name) &&
+    validEnc(cfg$name)
   if (!ok) object_damaged("its configuration is not the list optimizer_loss_scale() makes")
   ok <- data_kind(v$scale) == "data" && data_kind(v$counter) == "data" &&
     is_single_number(v$scale) && v$scale > 0 && is_single_number(v$counter) &&

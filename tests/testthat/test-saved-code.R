@@ -152,6 +152,35 @@ test_that("a closure added to a saved object is never used", {
   expect_false(pwned())
 })
 
+test_that("a saved schedule is made anew by the package: its saved closure never runs", {
+  clear_pwned()
+  on.exit(clear_pwned())
+  make <- function() optimizer_rmsprop(learning_rate = learning_rate_schedule_exponential_decay(0.1, 2, 0.5))
+  ref <- make()
+  opt <- make()
+  w <- opt$step(c(1, 1), c(1, 2))
+  ref$step(c(1, 1), c(1, 2))
+  data <- get(".data", envir = opt)
+  evil <- data$lr
+  body(evil) <- as.call(list(as.name("{"), evil_code, 1e6))
+  class(evil) <- class(data$lr)   # body<- drops it
+  data$lr <- evil
+  data$config$learning_rate <- evil
+  copy <- round_trip(opt)
+  expect_identical(copy$step(c(1, 1), w), ref$step(c(1, 1), w))
+  expect_false(pwned())
+  expect_true(inherits(copy$get_config()$learning_rate, "rmsprop_schedule_exponential_decay"))
+  # Settings the constructor refuses, or a kind it does not make, are damage.
+  bad <- round_trip(opt)
+  env <- environment(get(".data", envir = bad)$lr)
+  assign("config", list(initial_learning_rate = -1, decay_steps = 2, decay_rate = 0.5,
+                        staircase = FALSE, name = "x"), envir = env)
+  expect_error(round_trip(bad)$step(c(1, 1), w), class = "rmsprop_error_format")
+  assign("kind", "system", envir = env)
+  expect_error(round_trip(bad)$step(c(1, 1), w), class = "rmsprop_error_format")
+  expect_false(pwned())
+})
+
 test_that("a learning-rate function is the user's data: it is kept and called", {
   opt <- optimizer_rmsprop(learning_rate = function(step) 0.1 / (1 + step))
   w <- opt$step(c(1, 1), c(1, 2))
