@@ -25,6 +25,11 @@ rmsprop_warn <- function(kind, message, ...) {
 # "bytes"-encoded strings, so the name is escaped as print() would show it.
 shown_name <- function(name) encodeString(name)
 
+# A length, count or position for a message: "%d" refuses the double that
+# length() returns for a long vector (2^31 elements or more), and format()
+# would write 1e+10.
+count_text <- function(n) format(n, scientific = FALSE, trim = TRUE)
+
 # A short, safe description of any R value for error messages.
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")
@@ -34,10 +39,12 @@ describe_value <- function(x) {
   if (is.factor(x)) return("a factor")
   # Never dispatch on the value's class: its format() method may fail.
   if (is.atomic(x) && is.object(x)) x <- unclass(x)
-  if (is.list(x)) return(sprintf("a list of length %d", length(x)))
+  if (is.list(x)) return(sprintf("a list of length %s", count_text(length(x))))
   if (!is.atomic(x)) return(sprintf("an object of type %s", typeof(x)))
   if (length(x) == 0L) return(sprintf("a zero-length %s vector", typeof(x)))
-  if (length(x) > 1L) return(sprintf("a %s vector of length %d", typeof(x), length(x)))
+  if (length(x) > 1L) {
+    return(sprintf("a %s vector of length %s", typeof(x), count_text(length(x))))
+  }
   if (is.character(x)) {
     # encodeString() also copes with NA and with "bytes"-encoded strings.
     return(sprintf("the string %s", encodeString(substr(x, 1L, 40L), quote = "\"")))

@@ -63,10 +63,9 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
   check_number(dynamic_growth_steps, "dynamic_growth_steps", 1, whole = TRUE)
   check_string(name, "name", null_ok = TRUE)
   check_base_dots(list(...))
-  private <- loss_scale_private(inner_optimizer, list(
+  new_loss_scale_optimizer(inner_optimizer, list(
     initial_scale = as.double(initial_scale), dynamic_growth_steps = as.double(dynamic_growth_steps),
     name = if (is.null(name)) "loss_scale_optimizer" else name))
-  attach_object(private, "rmsprop_loss_scale_optimizer")
 }
 
 # Base-optimizer arguments, with the defaults that are the only values the
@@ -101,16 +100,27 @@ check_base_dots <- function(dots) {
 }
 
 
-# The wrapper's private environment is the frame of this function, for the
-# reasons given at optimizer_private() (optimizer.R).
-loss_scale_private <- function(inner, config) {
-  force(inner)
-  force(config)
-  private <- environment()
-  scale <- config$initial_scale
-  counter <- 0
-  self <- NULL
-  methods <- list(
+# The wrapper's data (object.R): the inner optimizer, the configuration,
+# the scale and the count of finite steps since it last changed.
+new_loss_scale_optimizer <- function(inner, config, scale = config$initial_scale, counter = 0) {
+  data <- new.env(hash = FALSE, parent = emptyenv())
+  data$inner <- inner
+  data$config <- config
+  data$scale <- scale
+  data$counter <- counter
+  new_object(data, "rmsprop_loss_scale_optimizer")
+}
+
+loss_scale_members <- c(
+  "step", "apply", "step_in_place", "exclude_from_weight_decay", "apply_gradients",
+  "scale_loss", "finalize_variable_values", "build", "current_learning_rate", "load_variables",
+  "get_config", "clone", "last_learning_rate", "loss_scale_factor", "inner_optimizer",
+  "iterations", "learning_rate", "variables", "initial_scale", "dynamic_growth_steps", "name")
+
+# Member `name` of the wrapper `x` whose data is `private` (see
+# optimizer_member(), optimizer.R).
+loss_scale_member <- function(x, private, name) {
+  switch(name,
     step = function(grads, variables) loss_scale_step(private, grads, variables),
     apply = function(grads, variables) loss_scale_step(private, grads, variables),
     step_in_place = function(grads, variables) {
@@ -118,7 +128,7 @@ loss_scale_private <- function(inner, config) {
     },
     exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
       private$inner$exclude_from_weight_decay(var_list, var_names)
-      invisible(self)
+      invisible(x)
     },
     apply_gradients = function(grads_and_vars) {
       pairs <- pairs_to_structures(grads_and_vars)
@@ -128,56 +138,35 @@ loss_scale_private <- function(inner, config) {
     finalize_variable_values = function(variables) private$inner$finalize_variable_values(variables),
     build = function(variables) {
       private$inner$build(variables)
-      invisible(self)
+      invisible(x)
     },
     current_learning_rate = function() private$inner$current_learning_rate(),
     load_variables = function(values) {
       loss_scale_load_variables(private, values)
-      invisible(self)
+      invisible(x)
     },
     get_config = function() {
       c(list(inner_optimizer = do.call(optimizer_rmsprop, private$inner$get_config())),
         private$config)
     },
     clone = function() {
-      out <- optimizer_loss_scale(private$inner$clone(), private$config$initial_scale,
-                                  private$config$dynamic_growth_steps,
-                                  name = private$config$name)
-      p <- private_of(out)
-      p$scale <- private$scale
-      p$counter <- private$counter
-      out
-    }
-  )
-  bindings <- list(
-    last_learning_rate = function(value) {
-      if (!missing(value)) read_only("last_learning_rate")
-      inner$last_learning_rate
+      new_loss_scale_optimizer(private$inner$clone(), private$config, private$scale,
+                               private$counter)
     },
-    loss_scale_factor = function(value) {
-      if (!missing(value)) read_only("loss_scale_factor")
-      private$scale
-    },
-    inner_optimizer = function(value) {
-      if (!missing(value)) read_only("inner_optimizer")
-      private$inner
-    },
-    iterations = function(value) {
-      if (!missing(value)) read_only("iterations")
-      private$inner$iterations
-    },
-    learning_rate = function(value) {
-      if (missing(value)) return(private$inner$learning_rate)
-      private$inner$learning_rate <- value
-    },
-    variables = function(value) {
-      if (!missing(value)) read_only("variables")
+    last_learning_rate = private$inner$last_learning_rate,
+    loss_scale_factor = private$scale,
+    inner_optimizer = private$inner,
+    iterations = private$inner$iterations,
+    learning_rate = private$inner$learning_rate,
+    variables = {
       own <- list(private$counter, private$scale)
       names(own) <- own_entry_names(private)
       c(own, private$inner$variables)
-    }
-  )
-  private
+    },
+    initial_scale = private$config$initial_scale,
+    dynamic_growth_steps = private$config$dynamic_growth_steps,
+    name = private$config$name,
+    unknown_member(name, loss_scale_members))
 }
 
 # The wrapper's own two entries come first, then the inner optimizer's; the

@@ -303,7 +303,11 @@ fit_not_all_finite <- function(g) is.numeric(g) && !all(is.finite(g))
 # The learning rate the step just taken used, as the optimizer reports it
 # (NA for an optimizer-like object that does not).
 fit_used_learning_rate <- function(opt) {
-  lr <- .subset2(opt, "last_learning_rate")   # an active binding, read without dispatch
+  lr <- if (inherits(opt, c("rmsprop_optimizer", "rmsprop_loss_scale_optimizer"))) {
+    opt$last_learning_rate
+  } else {
+    .subset2(opt, "last_learning_rate")
+  }
   if (is.null(lr)) NA_real_ else lr
 }
 

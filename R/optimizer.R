@@ -74,8 +74,9 @@
 #'   change only on every `gradient_accumulation_steps`-th call, using the
 #'   mean gradient. `$iterations` then counts those real updates.
 #'
-#' @return An optimizer object (an environment of class `rmsprop_optimizer`)
-#'   with these methods and properties, all reached with `$`:
+#' @return An optimizer object (an environment of class `rmsprop_optimizer`
+#'   holding its data) with these methods and properties, all reached with
+#'   `$`:
 #' \describe{
 #'   \item{`step(grads, variables)`, `apply(grads, variables)`}{One optimizer
 #'     step: the gradients come first, as in Keras' `apply(grads,
@@ -100,7 +101,12 @@
 #'     one is modified, so every object that shares a vector with
 #'     `variables` (for example `w2` after `w2 <- w`) changes too. Make a real
 #'     copy first (e.g. `w <- w + 0`) if that matters. The variables must be
-#'     double vectors and must not share memory with one another.}
+#'     plain double vectors in the caller's own memory and must not share
+#'     memory with one another: an ALTREP vector (a compact sequence such as
+#'     `as.double(1:n)`, a memory-mapped or wrapped vector), whose values R
+#'     may answer from a description rather than from its memory, is refused
+#'     with an error of class `rmsprop_error_variable` before anything
+#'     changes; copy it first (`w <- w + 0`).}
 #'   \item{`build(variables)`}{Creates the slots for this structure (done by
 #'     the first step otherwise).}
 #'   \item{`finalize_variable_values(variables)`}{The variables with their
@@ -123,11 +129,18 @@
 #'     `"_average"` (EMA), `"_gradient_accumulator"`, `"_velocity"`,
 #'     `"_momentum"` and `"_average_gradient"` arrays, each only when used.
 #'     A variable's path is `"variable"` for a single array, otherwise its
-#'     list names (or positions, when unnamed) joined with `"/"`.}
+#'     list names (or positions, when unnamed) joined with `"/"` (so list
+#'     names cannot contain `"/"`: see "Matching gradients and variables").}
 #'   \item{`load_variables(values)`}{Loads such a list (from this or another
 #'     optimizer with the same configuration, built on the same structure)
-#'     into this one; a mismatch in count, names or shapes is an error that
-#'     changes nothing.}
+#'     into this one. Every entry is checked before anything is used: a
+#'     mismatch in count, names, types, lengths or dims, a value that is not
+#'     finite, an iteration counter that is not a whole number in \[0, 2^53\],
+#'     a negative velocity, or (centered) an average gradient whose square
+#'     exceeds the velocity plus `epsilon` (states no optimizer can reach, from
+#'     which every later step would give `NaN`) is an error of class
+#'     `rmsprop_error_argument` naming the entry (in its `field`) that changes
+#'     nothing.}
 #'   \item{`get_config()`}{The constructor arguments as a named list;
 #'     `do.call(optimizer_rmsprop, opt$get_config())` makes a fresh optimizer
 #'     with the same settings. Exclusions from weight decay are not
@@ -169,14 +182,41 @@
 #' a list where a number array is expected) is an error of class
 #' `rmsprop_error_structure` that says where (the variable's path) and what
 #' differs.
+#'
+#' Paths are unambiguous: `"/"` separates their levels, so a list name that
+#' contains `"/"` is refused when the optimizer is built (an error of class
+#' `rmsprop_error_structure` naming the element). Otherwise
+#' `list(a = list(b = 1))` and `list("a/b" = 1)` would both be `"a/b"`, and
+#' `exclude_from_weight_decay("a/b")` could not say which it means; rename
+#' such elements (e.g. `gsub("/", "_", names(x))`).
 #' Every problem with an argument, a gradient or a structure is an error of
 #' class `rmsprop_error` (and a more specific `rmsprop_error_*` class) raised
 #' before anything changes: after an error the optimizer and the caller's
 #' variables are as they were. Non-finite gradients and variables are such an
 #' error. The optimizer survives [saveRDS()] and [serialize()] and continues
-#' identically; it records the format of its state, so a file saved by
-#' rmsprop 0.1.0 loads and continues, and a file from a newer release that
-#' this one cannot read is an error of class `rmsprop_error_format`.
+#' identically (see "Saving and loading"); it records the format of its
+#' state, so a file saved by rmsprop 0.1.0 or 0.2.0 loads and continues, and a
+#' file from a newer release that this one cannot read is an error of class
+#' `rmsprop_error_format`.
+#'
+#' @section Saving and loading:
+#' An optimizer survives [saveRDS()]/[readRDS()] and [serialize()] and
+#' continues bit for bit. What is saved is data only: the configuration, the
+#' state, the structure it was built on. Its methods are not saved: `$` hands
+#' out the installed package's methods, bound to the object's data, so
+#' loading an optimizer runs none of its content, and a file whose content
+#' was edited to hold code (closures in place of methods, active bindings,
+#' promises) runs none of it: before a loaded optimizer is first used, its
+#' data is checked without evaluating anything, and anything that is not
+#' plain data, out of range, or inconsistent with the state is an error of
+#' class `rmsprop_error_format`. Files written by rmsprop 0.1.0 and 0.2.0
+#' carried their methods as closures; those closures are never called, and
+#' the files load and continue as they did. The learning rate is the one
+#' place where a saved optimizer holds a function: a schedule made by a
+#' `learning_rate_schedule_*()` function is saved as its kind and settings
+#' and made anew by the installed package on loading, but a learning rate
+#' that is your own function is your code, saved with the optimizer and
+#' called when it steps: load such a file only from a source you trust.
 #'
 #' @seealso [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()],
 #'   [minimize()]
@@ -320,39 +360,43 @@ state_layout <- local({
   }
 })
 
-# The private environment of an optimizer is the frame of this function:
+# The names of the configuration, in the constructor's order.
+config_names <- function() setdiff(names(formals(optimizer_rmsprop)), "...")
+
+# The members `$` hands out besides the configuration fields: methods (bound
+# to the object's data by optimizer_member()) and properties.
+optimizer_members <- c(
+  "step", "apply", "step_in_place", "apply_gradients", "build", "finalize_variable_values",
+  "current_learning_rate", "get_config", "exclude_from_weight_decay", "scale_loss",
+  "load_variables", "clone", "iterations", "last_learning_rate", "learning_rate", "variables")
+
+# The data of an optimizer (object.R), in an environment of its own:
 # the configuration (`config`), the learning rate (`lr`), the external
-# pointer (`ptr`), the structure it was built on (`skeleton`, `paths`), the
-# weight-decay exclusions, and `self`. The methods and active bindings are
-# made here so that they are byte-compiled with this function when the
-# package is built, and read the private fields as plain variables: giving
-# a closure another environment afterwards throws its byte code away, and R
-# never compiles small closures on its own (that made `$step()` on a small
-# variable twice as slow). Every step method takes the one road of step.R;
-# `step` writes optimizer_step() out, as it is the hot path.
-optimizer_private <- function(config, ptr) {
-  # Arguments are promises: evaluate them now (a clone's state is copied
-  # when clone() runs, not when the copy is first used).
-  force(config)
-  force(ptr)
-  private <- environment()
-  lr <- config$learning_rate
-  skeleton <- NULL
-  paths <- NULL
-  exclusions <- list(var_list = NULL, var_names = NULL)
-  self <- NULL
-  methods <- list(
-    step = function(grads, variables) {
-      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, 0L, 0)
-      if (is.object(res) && inherits(res, "rmsprop_signal")) {
-        step_signal(private, res, grads, variables, 0L, 0, FALSE)
-      } else {
-        res
-      }
-    },
+# pointer (`ptr`), the structure it was built on (`skeleton`, `paths`) and
+# the weight-decay exclusions. Plain data only: no method lives here.
+new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
+  data <- new.env(hash = FALSE, parent = emptyenv())
+  data$config <- config
+  data$lr <- config$learning_rate
+  data$ptr <- if (is.null(ptr)) .Call(C_state_new, config_vector(config)) else ptr
+  data$skeleton <- NULL
+  data$paths <- NULL
+  data$exclusions <- list(var_list = NULL, var_names = NULL)
+  for (n in names(private_fields)) assign(n, private_fields[[n]], envir = data)
+  new_object(data, "rmsprop_optimizer")
+}
+
+# Member `name` of optimizer `x` whose data is `private`: a method is a
+# closure made here, bound to the object (the package's code, never the
+# saved object's); a property is its value. Every step method takes the one
+# road of step.R (`$` writes out `step` itself).
+optimizer_member <- function(x, private, name) {
+  switch(name,
+    step = function(grads, variables) optimizer_step(private, grads, variables),
     apply = function(grads, variables) optimizer_step(private, grads, variables),
     step_in_place = function(grads, variables) {
-      res <- .Call(C_step, ptr, grads, variables, skeleton, lr, step_in_place_flag, 0)
+      res <- .Call(C_step, private$ptr, grads, variables, private$skeleton, private$lr,
+                   step_in_place_flag, 0)
       if (is.object(res) && inherits(res, "rmsprop_signal")) {
         res <- step_signal(private, res, grads, variables, step_in_place_flag, 0, FALSE)
       }
@@ -361,47 +405,33 @@ optimizer_private <- function(config, ptr) {
     apply_gradients = function(grads_and_vars) optimizer_apply_gradients(private, grads_and_vars),
     build = function(variables) {
       optimizer_build(private, variables)
-      invisible(self)
+      invisible(x)
     },
     finalize_variable_values = function(variables) optimizer_finalize(private, variables),
     current_learning_rate = function() current_learning_rate(private),
     get_config = function() private$config,
     exclude_from_weight_decay = function(var_list = NULL, var_names = NULL) {
       optimizer_exclude(private, var_list, var_names)
-      invisible(self)
+      invisible(x)
     },
     scale_loss = function(loss) optimizer_scale_loss(private, loss),
     load_variables = function(values) {
       optimizer_load_variables(private, values)
-      invisible(self)
+      invisible(x)
     },
-    clone = function() optimizer_clone(private)
-  )
-  bindings <- list(
-    iterations = function(value) {
-      if (!missing(value)) read_only("iterations")
-      optimizer_iterations(private)
-    },
-    last_learning_rate = function(value) {
-      if (!missing(value)) read_only("last_learning_rate")
-      last_learning_rate(private)
-    },
-    learning_rate = function(value) {
-      if (missing(value)) return(current_learning_rate(private))
-      set_learning_rate(private, value)
-    },
-    variables = function(value) {
-      if (!missing(value)) read_only("variables", "use `$load_variables()` to load state")
-      optimizer_variables(private)
-    }
-  )
-  private
+    clone = function() optimizer_clone(private),
+    iterations = optimizer_iterations(private),
+    last_learning_rate = last_learning_rate(private),
+    learning_rate = current_learning_rate(private),
+    variables = optimizer_variables(private),
+    optimizer_field(private, name))
 }
 
-new_rmsprop_optimizer <- function(config, ptr = NULL, private_fields = list()) {
-  private <- optimizer_private(config, if (is.null(ptr)) .Call(C_state_new, config_vector(config)) else ptr)
-  for (n in names(private_fields)) assign(n, private_fields[[n]], envir = private)
-  attach_object(private, "rmsprop_optimizer")
+# A constructor argument (read-only), or a classed error naming the nearest.
+optimizer_field <- function(private, name) {
+  config <- private$config
+  if (name %in% names(config) && name != "learning_rate") return(config[[name]])
+  unknown_member(name, c(optimizer_members, setdiff(names(config), "learning_rate")))
 }
 
 # c(raw call counter, learning rate of the last call) from the C state.

@@ -68,7 +68,10 @@
 #' optimizer has one once used; finalizers free them). `rmsprop_kernel_info()`
 #' says which instruction set and how many threads the kernels use.
 #' `rmsprop_set_threads(n)` sets the number of threads for large steps
-#' (0 = the default: all available, within `OMP_THREAD_LIMIT`). A process
+#' (0 = the default: all available, within `OMP_THREAD_LIMIT`). No step ever
+#' uses more threads than there are cores (`rmsprop_kernel_info()$cores`),
+#' nor more than one per 16,384 elements: a larger `n` is clamped to the
+#' cores with a warning of class `rmsprop_warning_threads`. A process
 #' made by `fork()` (a child of [parallel::mclapply()], [parallel::mcparallel()]
 #' or `future::plan(future::multicore)`) always runs the kernels on one thread,
 #' whatever the setting, and `rmsprop_kernel_info()` reports 1 there: OpenMP's
@@ -77,7 +80,8 @@
 #'
 #' @param n Number of threads, a whole number >= 0.
 #' @return `rmsprop_live_states()` an integer; `rmsprop_kernel_info()` a list
-#'   with `isa` and `threads`; `rmsprop_set_threads()` the previous setting,
+#'   with `isa`, `threads` (what a large step uses) and `cores` (the most
+#'   threads a step can use); `rmsprop_set_threads()` the previous setting,
 #'   invisibly.
 #' @export
 #' @examples
@@ -92,10 +96,16 @@ rmsprop_kernel_info <- function() .Call(C_kernel_info)
 #' @rdname rmsprop_live_states
 #' @export
 rmsprop_set_threads <- function(n) {
-  check_number(n, "n", 0, .Machine$integer.max, whole = TRUE)
-  old <- rmsprop_kernel_info()$threads
+  check_number(n, "n", 0, whole = TRUE)
+  info <- rmsprop_kernel_info()
+  if (n > info$cores) {
+    rmsprop_warn("threads", sprintf(
+      "rmsprop_set_threads(): %s threads requested, but there are %d cores; using %d.",
+      format(n, big.mark = ","), info$cores, info$cores), requested = n, cores = info$cores)
+    n <- info$cores
+  }
   .Call(C_set_threads, as.integer(n))
-  invisible(old)
+  invisible(info$threads)
 }
 
 #' Memory recycled between steps

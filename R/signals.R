@@ -29,6 +29,11 @@ signal_error <- function(private, sig) {
     in_place_type = rmsprop_abort("variable", sprintf(
       "`step_in_place()` needs double vectors, but the variable \"%s\" is of type %s.",
       path, typeof(sig$found)), argument = "variables", path = path),
+    in_place_altrep = rmsprop_abort("variable", sprintf(paste(
+      "`step_in_place()` writes into the caller's own memory, but the variable \"%s\" is an",
+      "ALTREP vector (e.g. a compact sequence such as `as.double(1:n)`, or a memory-mapped",
+      "vector) whose values are not plain memory; copy it first (e.g. `x <- x + 0`) or use",
+      "`step()`. Nothing changed."), path), argument = "variables", path = path),
     shared = rmsprop_abort("variable",
       "`step_in_place()` was given two variables that share memory; copy one first (e.g. `x + 0`).",
       argument = "variables"),

@@ -48,6 +48,7 @@ make_skeleton <- function(x, arg = "variables") {
                                            arg, path_suffix(path)), argument = arg)
       }
       nms <- names(x)
+      check_path_names(nms, path, arg)
       out <- vector("list", length(x))
       for (i in seq_along(x)) {
         out[i] <- list(walk(x[[i]], c(path, element_label(nms, i))))
@@ -70,6 +71,25 @@ make_skeleton <- function(x, arg = "variables") {
   list(skeleton = skeleton, paths = paths, lengths = lengths)
 }
 
+# "/" separates the levels of a variable's path ("layer/w"), so a list name
+# holding "/" would make two variables share a path (list(a = list(b = 1))
+# and list(`a/b` = 1) are both "a/b"), and exclude_from_weight_decay() or
+# $variables could not tell them apart. Such names are refused when the
+# optimizer is built (a classed error that names the element).
+check_path_names <- function(nms, path, arg) {
+  if (is.null(nms)) return(invisible())
+  bad <- which(!is.na(nms) & grepl("/", nms, fixed = TRUE, useBytes = TRUE))
+  if (length(bad)) {
+    i <- bad[[1L]]
+    rmsprop_abort("structure", sprintf(paste(
+      "`%s`%s has an element named %s: \"/\" separates the levels of a variable's path, so",
+      "list names cannot contain it (rename it, e.g. with `gsub(\"/\", \"_\", names(x))`)."),
+      arg, path_suffix(path), encodeString(nms[[i]], quote = "\"")), argument = arg,
+      path = join_path(c(path, as.character(i))))
+  }
+  invisible()
+}
+
 element_label <- function(nms, i) {
   if (is.null(nms) || is.na(nms[[i]]) || !nzchar(nms[[i]])) return(as.character(i))
   # "bytes" strings cannot be translated into messages: keep them escaped.
@@ -82,6 +102,18 @@ join_path <- function(path) {
 
 path_suffix <- function(path) {
   if (length(path) == 0L) "" else sprintf(" (at \"%s\")", join_path(path))
+}
+
+# The paths of every leaf of a skeleton, depth first, as make_skeleton()
+# made them (a loaded optimizer's `paths` must agree).
+skeleton_paths <- function(skeleton) {
+  walk <- function(s, path) {
+    if (!is.list(s)) return(join_path(path))
+    nms <- names(s)
+    unlist(lapply(seq_along(s), function(i) walk(s[[i]], c(path, element_label(nms, i)))),
+           use.names = FALSE)
+  }
+  as.character(walk(skeleton, character()))
 }
 
 # The dims of every leaf of a skeleton, depth first (NULL for none).
@@ -226,10 +258,10 @@ describe_problem <- function(p, arg) {
   sk <- p$skeleton
   x <- p$found
   switch(p$kind,
-    not_list = sprintf("at %s %s a list of %d, but `%s` has %s", where, built, length(sk), arg,
-                       describe_value(x)),
-    list_length = sprintf("at %s %s a list of %d, but `%s` has a list of %d", where, built,
-                          length(sk), arg, length(x)),
+    not_list = sprintf("at %s %s a list of %s, but `%s` has %s", where, built,
+                       count_text(length(sk)), arg, describe_value(x)),
+    list_length = sprintf("at %s %s a list of %s, but `%s` has a list of %s", where, built,
+                          count_text(length(sk)), arg, count_text(length(x))),
     names = sprintf("at %s the names differ: %s (%s), `%s` has (%s)", where,
                     if (isTRUE(p$in_grads)) "the variables have" else "built with",
                     names_text(names(sk)), arg, names_text(names(x))),
@@ -237,8 +269,8 @@ describe_problem <- function(p, arg) {
                        describe_value(x)),
     type = sprintf("at %s `%s` must be numeric (double, integer or logical), not %s", where, arg,
                    describe_value(x)),
-    length = sprintf("at %s %s length %s, but `%s` has length %d", where, built,
-                     format(sk[[1L]]), arg, length(x)),
+    length = sprintf("at %s %s length %s, but `%s` has length %s", where, built,
+                     count_text(sk[[1L]]), arg, count_text(length(x))),
     dim = sprintf("at %s %s dim %s, but `%s` has dim %s", where, built,
                   dim_text(attr(sk, "leaf_dim")), arg, dim_text(dim(x))),
     sprintf("`%s` does not have the structure the optimizer was built on", arg))

@@ -26,6 +26,13 @@ SEXP C_check_structure(SEXP ptr, SEXP vars, SEXP skel);
 SEXP C_kernel_info(void);
 SEXP C_set_threads(SEXP n);
 
+/* object.c */
+SEXP C_object_data(SEXP x, SEXP name);
+SEXP C_object_find(SEXP x);
+SEXP C_object_fields(SEXP env, SEXP fields);
+SEXP C_data_kind(SEXP x, SEXP allow, SEXP max_depth);
+SEXP C_object_mark(SEXP data);
+
 /* recycle.c */
 SEXP C_recycle_info(void);
 SEXP C_set_recycle_limit(SEXP bytes);

@@ -3,10 +3,11 @@
 #include "calls.h"
 
 SEXP C_kernel_info(void) {
-  const char *names[] = {"isa", "threads", ""};
+  const char *names[] = {"isa", "threads", "cores", ""};
   SEXP out = PROTECT(Rf_mkNamed(VECSXP, names));
   SET_VECTOR_ELT(out, 0, Rf_mkString(kernel_isa()));
   SET_VECTOR_ELT(out, 1, Rf_ScalarInteger(kernel_threads()));
+  SET_VECTOR_ELT(out, 2, Rf_ScalarInteger(kernel_cores()));
   UNPROTECT(1);
   return out;
 }

@@ -20,6 +20,11 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(C_check_structure, 3),
   CALLDEF(C_kernel_info, 0),
   CALLDEF(C_set_threads, 1),
+  CALLDEF(C_object_data, 2),
+  CALLDEF(C_object_find, 1),
+  CALLDEF(C_object_fields, 2),
+  CALLDEF(C_data_kind, 3),
+  CALLDEF(C_object_mark, 1),
   CALLDEF(C_recycle_info, 0),
   CALLDEF(C_set_recycle_limit, 1),
   {NULL, NULL, 0}

@@ -179,6 +179,8 @@ const char *kernel_isa(void) { return kernel_table()->name; }
 /* Below this many elements a step stays on one thread: the fork/join of a
  * parallel region costs more than it saves. */
 #define PAR_MIN 65536
+/* The most threads any region uses (also the size of per-thread arrays). */
+#define KERNEL_MAX_THREADS 256
 
 /* 0 = the default: OpenMP's (OMP_NUM_THREADS, else all cores), or the
  * environment variable RMSPROP_NUM_THREADS when set; always within
@@ -223,8 +225,13 @@ int kernel_threads(void) {
     if (env != NULL) n = atoi(env);
   }
   if (n <= 0) n = omp_get_max_threads();
-  int limit = omp_get_thread_limit();
+  /* Never more threads than cores (more cannot go faster, and tens of
+   * thousands exhaust the stack or make libgomp fail to create them), than
+   * OMP_THREAD_LIMIT, or than KERNEL_MAX_THREADS (the per-thread arrays). */
+  int limit = omp_get_thread_limit(), procs = omp_get_num_procs();
   if (n > limit) n = limit;
+  if (n > procs) n = procs;
+  if (n > KERNEL_MAX_THREADS) n = KERNEL_MAX_THREADS;
   return n < 1 ? 1 : n;
 #else
   return 1;
@@ -233,13 +240,33 @@ int kernel_threads(void) {
 
 void kernel_set_threads(int n) { user_threads = n < 0 ? 0 : n; }
 
+/* The cores OpenMP may use (1 without OpenMP): the most threads a region
+ * ever gets. */
+int kernel_cores(void) {
+#ifdef _OPENMP
+  int procs = omp_get_num_procs();
+  return procs < 1 ? 1 : procs > KERNEL_MAX_THREADS ? KERNEL_MAX_THREADS : procs;
+#else
+  return 1;
+#endif
+}
+
+/* The threads for a region over n elements: none below PAR_MIN, and at
+ * least PAR_MIN / 4 elements per thread (the fork/join costs more than a
+ * smaller share saves). Every parallel region takes its count from here. */
+static int threads_for(R_xlen_t n) {
+  if (n < PAR_MIN) return 1;
+  int nt = kernel_threads();
+  if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
+  return nt < 1 ? 1 : nt;
+}
+
 /* Runs fn over [0, n): serially for small n, else as contiguous ranges, one
  * per thread, cut at multiples of 8 elements (64 bytes) so no two threads
  * write the same cache line. Element-wise work only. */
 static void run_range(range_fn fn, const kjob *j, R_xlen_t n) {
   if (n <= 0) return;
-  int nt = n >= PAR_MIN ? kernel_threads() : 1;
-  if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
+  int nt = threads_for(n);
 #ifdef _OPENMP
   if (nt > 1) {
 #pragma omp parallel num_threads(nt)
@@ -322,7 +349,7 @@ double grad_sumsq(const grad_transform *t, R_xlen_t n, const double *g) {
   j.g = g;
   j.acc = (double *) t->acc; /* only read here */
   R_xlen_t nchunk = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
-  int nt = n >= PAR_MIN ? kernel_threads() : 1;
+  int nt = threads_for(n);
   double total = 0;
   for (R_xlen_t c0 = 0; c0 < nchunk; c0 += SUMSQ_ROUND) {
     int m = (int) (nchunk - c0 < SUMSQ_ROUND ? nchunk - c0 : SUMSQ_ROUND);
@@ -445,13 +472,11 @@ static R_xlen_t pair_range(find_fn fn, const double *a, const double *b, R_xlen_
 R_xlen_t kernel_first_nonfinite_pair(R_xlen_t n, const double *a, const double *b, int *in_b) {
   find_fn fn = kernel_table()->nonfinite;
   *in_b = 0;
-  int nt = n >= PAR_MIN ? kernel_threads() : 1;
-  if (nt > 1 && n / nt < PAR_MIN / 4) nt = (int) (n / (PAR_MIN / 4));
-  if (nt > 64) nt = 64;
+  int nt = threads_for(n);
 #ifdef _OPENMP
   if (nt > 1) {
-    R_xlen_t found[64];
-    int which[64], used = 1;
+    R_xlen_t found[KERNEL_MAX_THREADS];
+    int which[KERNEL_MAX_THREADS], used = 1;
 #pragma omp parallel num_threads(nt)
     {
       R_xlen_t T = omp_get_num_threads(), t = omp_get_thread_num();

@@ -66,6 +66,7 @@ void copy_doubles(R_xlen_t n, const double *from, double *to);
 const char *kernel_isa(void);
 int kernel_threads(void);
 void kernel_set_threads(int n);
+int kernel_cores(void);
 void kernel_register_fork_handler(void);   /* once, from R_init_rmsprop() */
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -117,6 +118,7 @@ typedef struct {
   X(ALL_NULL, "all_null")                                                   \
   X(NULL_GRADIENTS, "null_gradients")                                       \
   X(IN_PLACE_TYPE, "in_place_type")                                         \
+  X(IN_PLACE_ALTREP, "in_place_altrep") /* not plain memory: refused */     \
   X(SHARED, "shared")                                                       \
   X(CORRUPT, "corrupt")
 #define RMS_ENUM_PROBLEM(e, s) PROBLEM_##e,

@@ -58,7 +58,11 @@ static int scan_values(walk_ctx *w, int with_grads) {
   return 0;
 }
 
-/* In place: double vectors only, and no two backed by the same memory (they
+/* In place: plain double vectors only (an ALTREP vector, such as a compact
+ * sequence `as.double(1:n)` or a memory-mapped or wrapped one, keeps a
+ * description of its values that writing through REAL() would not update:
+ * sum() would still answer from the description), and no two backed by the
+ * same memory (they
  * would be updated twice). A gradient backed by another variable's memory
  * is copied first: the update of that variable would otherwise change it
  * before (or, with a global clip norm, after) it is read, and the result
@@ -70,6 +74,10 @@ static int check_in_place(walk_ctx *w) {
   for (R_xlen_t i = 0; i < nvar; i++) {
     if (TYPEOF(L[i].var) != REALSXP) {
       walk_fail_at(w, PROBLEM_IN_PLACE_TYPE, 0, i + 1, 0, L[i].var);
+      return 1;
+    }
+    if (ALTREP(L[i].var)) {
+      walk_fail_at(w, PROBLEM_IN_PLACE_ALTREP, 0, i + 1, 0, R_NilValue);
       return 1;
     }
   }

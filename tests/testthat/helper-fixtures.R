@@ -1,4 +1,4 @@
-# Helpers shared by test-format-migration.R and tools/make-fixtures-0.1.0.R
+# Helpers shared by test-format-migration.R and tools/make-fixtures.R
 # (which sources this file): a form of get_config() that identical() can
 # compare across processes and releases. Closures cannot be compared as they
 # are (their environments differ after readRDS()), so schedules become their

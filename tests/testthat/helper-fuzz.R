@@ -860,6 +860,71 @@ fz_run_misc <- function(ctr) {
   ctr
 }
 
+# The process-wide controls and load_variables() with numeric mutations
+# (issue 23): recycling limits and memory info with every atom; thread
+# counts up to 1e300, each followed by a large step (with the global norm's
+# parallel region) that must equal a one-thread step; and state entries
+# mutated into impossible values (negative velocities, huge or fractional
+# counters, non-finite values, lost dims, wrong lengths) that load only if
+# the optimizer keeps giving finite steps.
+fz_run_state_controls <- function(ctr, rounds = 20) {
+  atoms <- fz_atoms()
+  old_limit <- rmsprop_memory_info()$limit_bytes
+  for (a in names(atoms)) {
+    x <- atoms[[a]]
+    fz_call(ctr, paste("rmsprop_set_recycling", a), function() rmsprop_set_recycling(x))
+    fz_call(ctr, paste("rmsprop_memory_info after", a), rmsprop_memory_info, check = function(v) {
+      if (!is.list(v) || !all(c("cached_bytes", "limit_bytes", "reused", "fresh", "in_use_bytes") %in%
+                              names(v))) "rmsprop_memory_info() lost a field"
+    })
+  }
+  rmsprop_set_recycling(old_limit)
+  set.seed(7)
+  big_g <- stats::runif(2e5) - 0.5
+  big_x <- stats::runif(2e5)
+  rmsprop_set_threads(1)
+  ref <- optimizer_rmsprop(global_clipnorm = 1)$step(big_g, big_x)
+  for (n in c(0, 1, 2, 3, 64, 4e4, 6e4, 1e5, .Machine$integer.max, 1e300)) {
+    fz_call(ctr, sprintf("rmsprop_set_threads(%g) then a large step", n), function() {
+      rmsprop_set_threads(n)
+      optimizer_rmsprop(global_clipnorm = 1)$step(big_g, big_x)
+    }, check = function(v) if (!identical(v, ref)) "a thread count changed a result")
+  }
+  rmsprop_set_threads(0)
+  mutations <- list(
+    negate = function(v) -v - 1, huge = function(v) v * 0 + 1e300, nan = function(v) v * NaN,
+    fraction = function(v) v + 0.5, past_2_53 = function(v) v * 0 + 2^53 + 2,
+    no_dim = function(v) as.vector(v), add_dim = function(v) array(v, c(length(v), 1)),
+    longer = function(v) c(v, 0), integer = function(v) as.integer(round(v)),
+    list = function(v) as.list(v), tiny_negative = function(v) v * 0 - 5e-324,
+    square_exceeds = function(v) v * 0 + 1e3
+  )
+  for (r in seq_len(rounds)) {
+    cfg <- list(learning_rate = 0.01, momentum = sample(c(0, 0.5), 1), centered = runif(1) < 0.5,
+                use_ema = runif(1) < 0.3)
+    opt <- do.call(optimizer_rmsprop, cfg)
+    vars <- fz_random_vars()
+    vars <- suppressWarnings(opt$step(fz_grads_like(vars), vars))
+    values <- opt$variables
+    k <- sample.int(length(values), 1)
+    m <- sample(names(mutations), 1)
+    # A huge learning rate is a valid one (its steps overflow by design).
+    if (endsWith(names(values)[[k]], "/learning_rate") && m %in% c("huge", "square_exceeds")) {
+      m <- "negate"
+    }
+    mutated <- values
+    mutated[k] <- list(tryCatch(mutations[[m]](values[[k]]), error = function(e) NULL))
+    fz_call(ctr, sprintf("round %d load_variables(%s %s)", r, names(values)[[k]], m),
+            function() {
+              opt$load_variables(mutated)
+              suppressWarnings(opt$step(fz_grads_like(vars), vars))
+            }, opt = opt, inputs = mutated, check = function(v) {
+              if (!all(is.finite(unlist(v)))) "an accepted state gave a non-finite step"
+            })
+  }
+  ctr
+}
+
 # Valid but odd inputs: each result is compared with a plain-R recomputation
 # of SPEC A1 (no options) and with the same input without attributes.
 fz_rms_reference <- function(v, g, steps, lr = 0.1, rho = 0.9, eps = 1e-7, momentum = 0,
@@ -994,6 +1059,7 @@ fz_run_all <- function(scale = 1, seed = 1) {
     loss_scale = function(ctr) fz_run_loss_scale(ctr, 40 * scale),
     minimize = function(ctr) fz_run_minimize(ctr, 30 * scale),
     misc = function(ctr) fz_run_misc(ctr),
+    state_controls = function(ctr) fz_run_state_controls(ctr, 20 * scale),
     odd_valid = function(ctr) fz_run_odd_valid(ctr)
   )
   per_part <- list()
@@ -1005,6 +1071,101 @@ fz_run_all <- function(scale = 1, seed = 1) {
   }
   list(total = total, parts = per_part)
 }
+
+# ---------------------------------------------------------------------------
+# Bit flips in saved optimizers (issue 23), used by test-saved-code.R and
+# tools/fuzz.R.
+# Bit flips: a child process serializes optimizers (uncompressed, so the
+# flips reach the data), flips 1 to 4 random bits past the header per
+# trial, and uses what unserialize() gives back. It logs each trial's stage
+# to `log` ("<seed> read" before unserialize(), "<seed> use" before any
+# rmsprop code, "<seed> done <outcome>"), so a crash is pinned to a stage
+# and the run goes on from the next seed. Outcomes: "unreadable" (base R's
+# unserialize() refused it), "foreign" (the class attribute was hit: no
+# longer an rmsprop object, so R does not call this package), "classed",
+# "working" (stepped 3 times, finite results of the right shape, printed,
+# $variables read), "wrong", "unclassed".
+fz_flip_trials <- function(seeds, log) {
+  suppressPackageStartupMessages(library(rmsprop))
+  note <- function(...) cat(..., "\n", file = log, append = TRUE, sep = " ")
+  v <- list(layer = list(w = matrix(c(0.5, -1, 1.5, 2), 2), b = c(0.1, -0.2)), out = c(1, 2, 3))
+  g <- rapply(v, function(x) sin(seq_along(x)) + x * 0, how = "replace")
+  make <- list(
+    plain = function() optimizer_rmsprop(learning_rate = 0.01, momentum = 0.5),
+    everything = function() {
+      o <- optimizer_rmsprop(learning_rate = 0.03, rho = 0.85, momentum = 0.7, centered = TRUE,
+                             weight_decay = 0.02, clipnorm = 2, use_ema = TRUE,
+                             ema_overwrite_frequency = 2, gradient_accumulation_steps = 3)
+      o$exclude_from_weight_decay(var_names = "^out$")
+      o
+    },
+    schedule = function() {
+      optimizer_rmsprop(learning_rate = learning_rate_schedule_exponential_decay(0.02, 3, 0.5))
+    },
+    loss_scale = function() optimizer_loss_scale(optimizer_rmsprop(0.01), initial_scale = 8),
+    unbuilt = function() optimizer_rmsprop()
+  )
+  raws <- Map(function(f, kind) {
+    o <- f()
+    if (kind != "unbuilt") for (i in 1:4) suppressWarnings(o$step(g, v))
+    serialize(o, NULL, xdr = TRUE)
+  }, make, names(make))
+  for (s in seeds) {
+    set.seed(s)
+    kind <- names(raws)[[1L + s %% length(raws)]]
+    raw <- raws[[kind]]
+    at <- sample(seq.int(15L, length(raw)), sample(1:4, 1))
+    for (p in at) raw[p] <- xor(raw[p], as.raw(bitwShiftL(1L, sample(0:7, 1))))
+    note(s, "read")
+    opt <- tryCatch(unserialize(raw), error = function(e) "unreadable")
+    note(s, "use")
+    out <- if (identical(opt, "unreadable")) "unreadable" else
+      if (!inherits(opt, c("rmsprop_optimizer", "rmsprop_loss_scale_optimizer"))) "foreign" else
+        tryCatch(withCallingHandlers({
+          x <- v
+          for (k in 1:3) x <- opt$step(g, x)
+          ok <- identical(rapply(x, length, how = "unlist"), rapply(v, length, how = "unlist")) &&
+            all(is.finite(unlist(x)))
+          utils::capture.output(print(opt))
+          invisible(opt$variables)
+          if (ok) "working" else "wrong"
+        }, warning = function(w) invokeRestart("muffleWarning")),
+        rmsprop_error = function(e) "classed",
+        error = function(e) paste("unclassed", kind, gsub("\\s+", "_", conditionMessage(e))))
+    note(s, "done", out)
+  }
+  invisible(NULL)
+}
+
+# Runs the trials, starting a new child after a crash. Returns the outcome
+# counts and the crashes by stage.
+fz_run_flip_trials <- function(n, libs, first = 1L) {
+  log <- tempfile()
+  on.exit(unlink(log))
+  crashes <- c(read = 0L, use = 0L)
+  crashed_at <- character()
+  from <- as.integer(first)
+  last_seed <- from + n - 1L
+  while (from <= last_seed) {
+    ok <- tryCatch({
+      callr::r(fz_flip_trials, list(seq(from, last_seed), log), libpath = libs)
+      TRUE
+    }, error = function(e) FALSE)
+    lines <- strsplit(readLines(log), " ")
+    last <- lines[[length(lines)]]
+    if (ok) break
+    stage <- last[[2L]]
+    if (stage == "done") stop("the child died between trials")
+    crashes[[stage]] <- crashes[[stage]] + 1L
+    crashed_at <- c(crashed_at, paste(last[[1L]], stage))
+    from <- as.integer(last[[1L]]) + 1L
+  }
+  done <- vapply(Filter(function(l) l[[2L]] == "done", lines),
+                 function(l) paste(l[-(1:2)], collapse = " "), "")
+  list(outcomes = table(done), crashes = crashes, crashed_at = crashed_at,
+       trials = length(done) + sum(crashes))
+}
+
 
 # ---------------------------------------------------------------------------
 # Interrupts: run in a separate R process (callr), which sends SIGINT to

@@ -103,9 +103,14 @@ test_that("classed values in error messages do not dispatch format methods", {
   }
 })
 
-test_that("rmsprop_set_threads() refuses counts beyond the integer range with a classed error", {
-  expect_error(rmsprop_set_threads(1e300), class = "rmsprop_error_argument")
-  expect_error(rmsprop_set_threads(.Machine$integer.max + 1), class = "rmsprop_error_argument")
+test_that("rmsprop_set_threads() clamps counts beyond the cores (even beyond the integer range) with a classed warning", {
+  on.exit(rmsprop_set_threads(0))
+  cores <- rmsprop_kernel_info()$cores
+  for (n in c(1e300, .Machine$integer.max + 1, 1e5, cores + 1)) {
+    expect_warning(rmsprop_set_threads(n), class = "rmsprop_warning_threads")
+    expect_lte(rmsprop_kernel_info()$threads, cores)
+  }
+  expect_error(rmsprop_set_threads(Inf), class = "rmsprop_error_argument")
 })
 
 test_that("a learning-rate function returning a classed value gives a classed error", {

@@ -124,7 +124,8 @@ test_that("kernels are bit-identical to plain R for every combination, size and 
 test_that("results do not depend on the thread count", {
   on.exit(rmsprop_set_threads(0))
   run <- function(threads) {
-    rmsprop_set_threads(threads)
+    # More threads than cores are clamped to the cores (with a warning).
+    suppressWarnings(rmsprop_set_threads(threads), classes = "rmsprop_warning_threads")
     opt <- optimizer_rmsprop(global_clipnorm = 1, momentum = 0.9, centered = TRUE, use_ema = TRUE)
     set.seed(7)
     v <- list(a = rnorm(2e5 + 1), b = rnorm(5))

@@ -1,20 +1,22 @@
-# Writes the 0.1.0 format fixtures: optimizers saved by rmsprop 0.1.0 with
-# saveRDS(), and what 0.1.0 computed when it continued them. Later releases
-# must load these files and continue bit for bit (SPEC B: "files written by
-# earlier releases load (migrated) and continue identically");
+# Writes the format fixtures of one release: optimizers saved by that release
+# with saveRDS(), and what it computed when it continued them. Later
+# releases must load these files and continue bit for bit (SPEC B: "files
+# written by earlier releases load (migrated) and continue identically");
 # tests/testthat/test-format-migration.R checks that.
 #
-# The fixtures in tests/testthat/fixtures/v0.1.0/ were made by running this
-# script with the 0.1.0 code (commit 54d7504), from the package's source
-# directory:
+# The fixtures in tests/testthat/fixtures/v<release>/ were made by running
+# this script with that release's code, from the package's source directory:
 #
 #   git worktree add /tmp/rmsprop-0.1.0 54d7504
 #   R CMD INSTALL --preclean -l /tmp/lib-0.1.0 /tmp/rmsprop-0.1.0
-#   R_LIBS=/tmp/lib-0.1.0 Rscript tools/make-fixtures-0.1.0.R
+#   R_LIBS=/tmp/lib-0.1.0 Rscript tools/make-fixtures.R 0.1.0 54d7504
 #
-# Never rerun it with a later release: the point of the files is that they
-# were written by 0.1.0. It refuses to run unless the installed rmsprop is
-# 0.1.0, and refuses to overwrite existing fixtures unless
+# and the same for 0.2.0 at commit 7f41905 (the last commit before objects
+# stopped carrying their methods, issue 23).
+#
+# Never rerun it for a release with a later one: the point of the files is
+# that the release wrote them. It refuses to run unless the installed
+# rmsprop is that release, and refuses to overwrite existing fixtures unless
 # RMSPROP_OVERWRITE_FIXTURES=true.
 #
 # Output: one <name>.rds per optimizer (only the optimizer, as a user would
@@ -30,17 +32,21 @@
 #   after     observe_optimizer() after those 3 calls
 # plus `meta` (package version, commit, R version, date).
 
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) != 2L) stop("usage: Rscript tools/make-fixtures.R <release> <commit>")
+release <- args[[1L]]
+commit <- args[[2L]]
 suppressPackageStartupMessages(library(rmsprop))
 if (!file.exists("tests/testthat/helper-fixtures.R")) {
   stop("run this from the package's source directory")
 }
-if (packageVersion("rmsprop") != "0.1.0") {
-  stop("these fixtures must be written by rmsprop 0.1.0, not ", packageVersion("rmsprop"))
+if (packageVersion("rmsprop") != release) {
+  stop("these fixtures must be written by rmsprop ", release, ", not ", packageVersion("rmsprop"))
 }
 source("tests/testthat/helper-fixtures.R")
-out_dir <- file.path("tests", "testthat", "fixtures", "v0.1.0")
+out_dir <- file.path("tests", "testthat", "fixtures", paste0("v", release))
 if (length(list.files(out_dir)) && !identical(Sys.getenv("RMSPROP_OVERWRITE_FIXTURES"), "true")) {
-  stop(out_dir, " already has fixtures; they must stay as 0.1.0 wrote them")
+  stop(out_dir, " already has fixtures; they must stay as ", release, " wrote them")
 }
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
 
@@ -187,7 +193,7 @@ for (name in names(fixtures)) {
                            after = observe_optimizer(opt, steps[[n_next]]))
 }
 expected$meta <- list(package_version = as.character(packageVersion("rmsprop")),
-                      commit = "54d7504", r_version = R.version.string,
+                      commit = commit, r_version = R.version.string,
                       written = format(Sys.time(), tz = "UTC", usetz = TRUE))
 saveRDS(expected, file.path(out_dir, "expected.rds"))
 
