@@ -10,7 +10,8 @@
 # by the text of a message.
 #
 # A callback object (what callback_*() returns) is a classed list of its
-# arguments. Its instance in a run is an environment with the same fields
+# arguments (and may list in `unused_hooks` the hooks it has methods for but
+# needs in no run made from it: they are never called). Its instance in a run is an environment with the same fields
 # and class, plus `state` (plain data, saved in checkpoints). A new callback
 # is a new file with its constructor and the methods of the hooks it uses.
 
@@ -95,9 +96,12 @@ callbacks_call <- function(run, hook, ...) {
   invisible()
 }
 
-# The end of an epoch: every instance sees (and may add to) the logs.
+# The end of an epoch: every instance that uses the hook (run_prepare())
+# sees, and may add to, the logs, in order.
 callbacks_epoch_end <- function(run, epoch, logs) {
-  for (inst in run$callbacks) logs <- on_epoch_end(inst, run, epoch, logs)
+  insts <- run$epoch_insts
+  hooks <- run$epoch_hooks
+  for (i in seq_along(insts)) logs <- hooks[[i]](insts[[i]], run, epoch, logs)
   run$logs <- logs
   invisible(logs)
 }
@@ -106,16 +110,20 @@ callbacks_epoch_end <- function(run, epoch, logs) {
 # own countdown. Called by the loop when the nearest countdown runs out
 # (`passed` steps after the last call); returns the steps until the next.
 # `recent` (the last 50 losses, for the progress line) joins `info` only
-# when a hook wants it.
+# when a hook that wants it is due.
 callbacks_batch_end <- function(run, info, passed, h_loss) {
-  if (run$want_recent) info$recent <- h_loss[max(1L, info$step - 49L):info$step]
   due <- run$hook_due
   hooks <- run$step_hooks
   insts <- run$step_insts
   next_call <- .Machine$integer.max
   for (i in seq_along(due)) {
     d <- due[i] - passed
-    if (d <= 0) d <- min(hooks[[i]](insts[[i]], run, info), .Machine$integer.max)
+    if (d <= 0) {
+      if (run$hook_wants_recent[i] && is.null(info$recent)) {
+        info$recent <- h_loss[max(1L, info$step - 49L):info$step]
+      }
+      d <- min(hooks[[i]](insts[[i]], run, info), .Machine$integer.max)
+    }
     due[i] <- d
     if (d < next_call) next_call <- d
   }

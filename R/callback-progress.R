@@ -7,7 +7,11 @@
 # called again only after fit_progress_tick()'s number of steps).
 
 progress_callback <- function(spec) {
-  structure(list(max_steps = spec$max_steps, epochs = spec$epochs, has_data = spec$has_data),
+  # The epoch's logs show only when there is more than the loss to show.
+  shows_logs <- spec$has_val || length(spec$metrics) > 0L
+  structure(list(max_steps = spec$max_steps, epochs = spec$epochs, has_data = spec$has_data,
+                 wants_recent = TRUE,   # the last 50 losses, for the smoothed loss
+                 unused_hooks = if (!shows_logs) "on_epoch_end"),
             class = c("rmsprop_callback_progress", "rmsprop_callback"))
 }
 

@@ -36,6 +36,7 @@ run_loop <- function(run) {
   evaluate <- run$evaluate
   passed <- first <- last <- 0L
   info <- res <- rows <- halt <- NULL
+  hooked <- FALSE
   epoch_work <- run$epoch_work
   max_steps <- spec$max_steps
   has_data <- spec$has_data
@@ -126,7 +127,8 @@ run_loop <- function(run) {
       # Between steps unless the epoch's callbacks are still to come.
       consistent <- !(epoch_work && batch >= n_batches)
       passed <- passed + 1L
-      if ((tick <- tick - 1L) <= 0L) {
+      hooked <- (tick <- tick - 1L) <= 0L   # only hooks ask a run to stop
+      if (hooked) {
         info <- list(step = step, epoch = epoch, loss = loss, par = par, grad_norm = gnorm,
                      learning_rate = if (lr_fixed) lr_now else h_lr[step],
                      epoch_end = batch >= n_batches)
@@ -135,6 +137,7 @@ run_loop <- function(run) {
         passed <- 0L
       }
       if (epoch_work && batch >= n_batches) {
+        hooked <- TRUE
         if (lr_fixed) {   # callbacks may change the rate: record it first
           h_lr[lr_from:step] <- lr_now
           lr_from <- step + 1L
@@ -142,7 +145,7 @@ run_loop <- function(run) {
         run_epoch_end(run, epoch, step, epoch_first, h_loss, h_gnorm, h_lr[step])
         if (lr_fixed) lr_now <- fit_learning_rate(opt)
       }
-      if (!is.null(run$stop_code)) {
+      if (hooked && !is.null(run$stop_code)) {
         code <- run$stop_code
         msg <- run$stop_msg
         consistent <- TRUE

@@ -59,14 +59,24 @@ run_bind <- function(run, spec) {
 run_prepare <- function(run) {
   spec <- run$spec
   insts <- run$callbacks
-  has <- function(hook) vapply(insts, function(i) !is.null(callback_method(i, hook)), TRUE)
+  # An instance uses a hook when its class has a method for it, unless it
+  # lists the hook in `unused_hooks` (nothing to do in this run).
+  has <- function(hook) {
+    vapply(insts, function(i) !is.null(callback_method(i, hook)) && !hook %in% i$unused_hooks,
+           TRUE)
+  }
   steps <- has("on_train_batch_end")
   run$step_insts <- insts[steps]
   run$step_hooks <- lapply(run$step_insts, callback_method, hook = "on_train_batch_end")
   run$hook_due <- rep(1, length(run$step_hooks))
   run$epoch_begin_hooks <- any(has("on_epoch_begin"))
-  run$epoch_work <- any(has("on_epoch_end"))
-  run$want_recent <- spec$progress
+  ends <- has("on_epoch_end")
+  run$epoch_insts <- insts[ends]
+  run$epoch_hooks <- lapply(run$epoch_insts, callback_method, hook = "on_epoch_end")
+  run$epoch_work <- any(ends)
+  # A step hook whose callback says `wants_recent` gets the last 50 losses.
+  run$hook_wants_recent <- vapply(run$step_insts, function(i) isTRUE(i$wants_recent), TRUE)
+  run$want_recent <- any(run$hook_wants_recent)
   # A numeric learning rate is the same for every step until a callback
   # changes it at the end of an epoch: the loop writes it into the history
   # in bulk; for a schedule or a function the optimizer reports the rate
