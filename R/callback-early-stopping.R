@@ -49,12 +49,15 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patienc
                                     restore_best_weights = FALSE, start_from_epoch = 0) {
   check_monitor(monitor)
   check_number(min_delta, "min_delta")
-  check_number(patience, "patience", lower = 0, whole = TRUE)
-  check_number(verbose, "verbose", lower = 0, whole = TRUE)
+  check_number(patience, "patience", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
+  check_number(verbose, "verbose", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
   check_mode(mode)
   check_number(baseline, "baseline", null_ok = TRUE)
   check_flag(restore_best_weights, "restore_best_weights")
-  check_number(start_from_epoch, "start_from_epoch", lower = 0, whole = TRUE)
+  check_number(start_from_epoch, "start_from_epoch", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
   structure(list(
     monitor = monitor, min_delta = abs(as.double(min_delta)), patience = as.integer(patience),
     verbose = as.integer(verbose), mode = mode,

@@ -43,7 +43,7 @@ callback_lambda <- function(on_epoch_begin = NULL, on_epoch_end = NULL, on_train
   for (n in names(fns)) {
     f <- fns[[n]]
     if (is.null(f)) next
-    if (!is.function(f) || positional_arity(f) < arity[[n]]) {
+    if (!is.function(f) || !isTRUE(positional_arity(f) >= arity[[n]])) {
       rmsprop_abort("argument", sprintf("`%s` must be NULL or a function(%s), not %s.", n,
                                         if (arity[[n]] == 2L) {
                                           if (n == "on_train_batch_end") "batch, logs" else "epoch, logs"

@@ -34,11 +34,14 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
                                           cooldown = 0, min_lr = 0) {
   check_monitor(monitor)
   check_number(factor, "factor", lower = 0, upper = 1, lower_open = TRUE, upper_open = TRUE)
-  check_number(patience, "patience", lower = 0, whole = TRUE)
-  check_number(verbose, "verbose", lower = 0, whole = TRUE)
+  check_number(patience, "patience", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
+  check_number(verbose, "verbose", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
   check_mode(mode)
   check_number(min_delta, "min_delta")
-  check_number(cooldown, "cooldown", lower = 0, whole = TRUE)
+  check_number(cooldown, "cooldown", lower = 0, upper = .Machine$integer.max,
+               whole = TRUE)
   check_number(min_lr, "min_lr", lower = 0)
   structure(list(
     monitor = monitor, factor = as.double(factor), patience = as.integer(patience),

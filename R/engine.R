@@ -123,7 +123,8 @@
 #' }
 #' }
 rmsprop_engine <- function(backend = "sequential", shards = NULL) {
-  check_number(shards, "shards", lower = 1, whole = TRUE, null_ok = TRUE)
+  check_number(shards, "shards", lower = 1, upper = .Machine$integer.max, whole = TRUE,
+               null_ok = TRUE)
   entry <- engine_entry(backend)
   if (is.null(entry)) {
     rmsprop_abort("argument", sprintf(

@@ -64,7 +64,7 @@ spec_sizes <- function(data, batch_size, epochs, steps) {
   n_obs <- NROW(data)
   batch_size <- if (is.null(batch_size)) n_obs else min(as.integer(batch_size), n_obs)
   n_batches <- as.integer(ceiling(n_obs / batch_size))
-  max_steps <- epochs * n_batches
+  max_steps <- as.double(epochs) * n_batches   # as a double: no integer overflow
   if (!is.null(steps)) max_steps <- min(max_steps, steps)
   list(data = data, has_data = TRUE, n_obs = n_obs, batch_size = batch_size,
        n_batches = n_batches, epochs = as.integer(epochs),
@@ -103,9 +103,10 @@ check_optimizer <- function(optimizer) {
   invisible(optimizer)
 }
 
-# How many positional arguments f can take (Inf with `...`).
+# How many positional arguments f can take (Inf with `...`; NA for a
+# primitive, whose arguments R does not list).
 positional_arity <- function(f) {
-  if (is.primitive(f)) return(Inf)
+  if (is.primitive(f)) return(NA)
   a <- names(formals(f))
   if ("..." %in% a) Inf else length(a)
 }
@@ -114,7 +115,13 @@ positional_arity <- function(f) {
 # function that cannot take it is refused here, not by a failed first step.
 check_signatures <- function(s) {
   need <- function(f, what, n, sig) {
-    if (positional_arity(f) < n) {
+    arity <- positional_arity(f)
+    if (is.na(arity) && n > 1L) {
+      rmsprop_abort("signature", sprintf(
+        "%s must take %s; a primitive such as %s cannot be told the batch. Wrap it in a function(par, batch).",
+        what, sig, paste(deparse(f), collapse = "")), argument = what)
+    }
+    if (!is.na(arity) && arity < n) {
       rmsprop_abort("signature", sprintf(
         "%s must take %s; it takes (%s).%s", what, sig,
         paste(names(formals(f)), collapse = ", "),
@@ -129,6 +136,10 @@ check_signatures <- function(s) {
   for (m in names(s$metrics)) {
     need(s$metrics[[m]], sprintf("metric `%s`", m), if (s$has_data) 2L else 1L,
          if (s$has_data) "(par, rows)" else "(par)")
+  }
+  if (is.primitive(s$callback)) {
+    rmsprop_abort("signature", "`callback` must be a function(info), not a primitive; wrap it.",
+                  argument = "`callback`")
   }
   if (!is.null(s$callback)) need(s$callback, "`callback`", 1L, "(info)")
   if (identical(s$validation$kind, "function")) {

@@ -75,7 +75,8 @@ sweep_optimizers <- function(grid, par, fn, gr = NULL, ..., steps = NULL, tol = 
                    validation_data = validation_data, metrics = metrics,
                    callback = callback, callbacks = callbacks, progress = progress)
   sweep_check_callbacks(spec)
-  check_number(seed, "seed", whole = TRUE, null_ok = TRUE)
+  check_number(seed, "seed", lower = -.Machine$integer.max, upper = .Machine$integer.max,
+               whole = TRUE, null_ok = TRUE)
   for (i in seq_along(configs)) {
     opt <- tryCatch(do.call(optimizer_rmsprop, configs[[i]]), rmsprop_error = function(e) {
       rmsprop_abort("argument", sprintf("`grid` configuration %d (%s) is not valid: %s", i,

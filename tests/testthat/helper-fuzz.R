@@ -860,6 +860,56 @@ fz_run_misc <- function(ctr) {
   ctr
 }
 
+# The training driver's surface (issue 23, item 8): every atom as each
+# argument of minimize() and sweep_optimizers() (with a loss that takes any
+# rows, so that its own errors are not counted), of every callback
+# constructor and of rmsprop_engine(). `scale` repeats the minimize() round
+# with other seeds' data.
+fz_run_driver <- function(ctr, scale = 1) {
+  atoms <- fz_atoms()
+  fn <- function(b, batch) sum(b^2) + 0 * NROW(batch)
+  gr <- function(b, batch) 2 * b
+  data <- data.frame(y = stats::rnorm(20), x = stats::rnorm(20))
+  # a huge step or epoch limit is accepted: the callback ends such runs
+  base <- list(par = c(1, 2), fn = fn, gr = gr, data = data, batch_size = 8, epochs = 2,
+               progress = FALSE, callback = function(info) info$step < 20)
+  run_args <- c("gr", "optimizer", "steps", "tol", "data", "batch_size", "epochs", "shuffle",
+                "validation_data", "metrics", "callback", "callbacks", "progress", "engine")
+  for (k in seq_len(max(1, round(scale)))) {
+    for (arg in run_args) for (a in names(atoms)) {
+      args <- base
+      args[arg] <- list(atoms[[a]])
+      fz_call(ctr, sprintf("minimize(%s = %s)", arg, a),
+              function() do.call(minimize, args, quote = TRUE))
+    }
+  }
+  grid <- data.frame(learning_rate = c(0.01, 0.1))
+  for (arg in c("grid", "seed", "progress", "metrics", "callbacks", "validation_data",
+                "engine")) {
+    for (a in names(atoms)) {
+      args <- c(list(grid = grid), base[c("par", "fn", "gr", "data", "batch_size")],
+                list(epochs = 1))
+      args[arg] <- list(atoms[[a]])
+      fz_call(ctr, sprintf("sweep_optimizers(%s = %s)", arg, a),
+              function() do.call(sweep_optimizers, args, quote = TRUE))
+    }
+  }
+  ctors <- list(callback_early_stopping = list(), callback_reduce_lr_on_plateau = list(),
+                callback_backup_and_restore = list(backup_dir = tempdir()),
+                callback_csv_logger = list(filename = tempfile()), callback_lambda = list(),
+                rmsprop_engine = list())
+  for (ctor in names(ctors)) {
+    f <- get(ctor)
+    for (arg in names(formals(f))) for (a in names(atoms)) {
+      args <- ctors[[ctor]]
+      args[arg] <- list(atoms[[a]])
+      fz_call(ctr, sprintf("%s(%s = %s)", ctor, arg, a),
+              function() do.call(f, args, quote = TRUE))
+    }
+  }
+  ctr
+}
+
 # The process-wide controls and load_variables() with numeric mutations
 # (issue 23): recycling limits and memory info with every atom; thread
 # counts up to 1e300, each followed by a large step (with the global norm's
@@ -1060,6 +1110,7 @@ fz_run_all <- function(scale = 1, seed = 1) {
     minimize = function(ctr) fz_run_minimize(ctr, 30 * scale),
     misc = function(ctr) fz_run_misc(ctr),
     state_controls = function(ctr) fz_run_state_controls(ctr, 20 * scale),
+    driver = function(ctr) fz_run_driver(ctr, scale),
     odd_valid = function(ctr) fz_run_odd_valid(ctr)
   )
   per_part <- list()

@@ -36,7 +36,7 @@ test_that("minimize() arguments: odd values work or give classed errors", {
   # a loss that takes any rows (errors of the user's own code are not ours)
   base <- list(par = c(0, 0), fn = function(b, batch) sum(b^2) + 0 * NROW(batch),
                gr = function(b, batch) 2 * b, data = fd_data, batch_size = 8, epochs = 2,
-               progress = FALSE)
+               progress = FALSE, callback = function(info) info$step < 20)
   call_with <- function(arg, value) {
     args <- base
     args[arg] <- value
