@@ -143,9 +143,33 @@ static const isa_table isa_scalar = {"scalar", rms_range_scalar, accumulate_rang
 static const isa_table isa_sse2 = {"sse2", rms_range_sse2, accumulate_range_sse2,
                                    ema_range_sse2, sumsq_range_sse2,
                                    nonfinite_range_sse2};
-static const isa_table isa_avx2 = {"avx2", rms_range_avx2, accumulate_range_avx2,
-                                   ema_range_avx2, sumsq_range_avx2,
-                                   nonfinite_range_avx2};
+/* The AVX2 loops leave the upper halves of the vector registers in use, and
+ * GCC adds no vzeroupper to functions with a target attribute: every SSE
+ * instruction run afterwards in this thread (R's arithmetic, BLAS, RTMB's
+ * tapes) then pays a state transition on Intel CPUs, measured here as a 5x
+ * slower RTMB gradient after each step. So the table's AVX2 entries clear
+ * them when a loop returns (vzeroupper keeps the low lane: a returned double
+ * is intact). */
+#define AVX2_CLEAN(name, ret, params, args)                                    \
+  static __attribute__((target("avx2"))) ret name##_avx2_clean params {         \
+    ret out = name##_avx2 args;                                                 \
+    _mm256_zeroupper();                                                         \
+    return out;                                                                 \
+  }
+#define AVX2_CLEAN_VOID(name)                                                  \
+  static __attribute__((target("avx2"))) void name##_avx2_clean(              \
+      const kjob *j, R_xlen_t b, R_xlen_t e) {                                  \
+    name##_avx2(j, b, e);                                                       \
+    _mm256_zeroupper();                                                         \
+  }
+AVX2_CLEAN_VOID(rms_range)
+AVX2_CLEAN_VOID(accumulate_range)
+AVX2_CLEAN_VOID(ema_range)
+AVX2_CLEAN(sumsq_range, double, (const kjob *j, R_xlen_t b, R_xlen_t e), (j, b, e))
+AVX2_CLEAN(nonfinite_range, R_xlen_t, (const double *x, R_xlen_t b, R_xlen_t e), (x, b, e))
+static const isa_table isa_avx2 = {"avx2", rms_range_avx2_clean, accumulate_range_avx2_clean,
+                                   ema_range_avx2_clean, sumsq_range_avx2_clean,
+                                   nonfinite_range_avx2_clean};
 #endif
 
 /* Decided once, on the first call (always from R's main thread). */
