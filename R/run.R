@@ -187,12 +187,20 @@ run_interrupt_exit <- function(run, in_loop) {
   }
   backup <- Filter(function(i) inherits(i, "rmsprop_callback_backup_and_restore"),
                    run$callbacks)
-  rmsprop_abort("interrupted", sprintf(
-    "minimize() was interrupted after step %d%s.", run$step,
-    if (length(backup)) sprintf("; the checkpoint in %s holds %s: run the same call again to resume",
-                                encodeString(backup[[1]]$backup_dir, quote = "\""),
-                                if (saved) "that step" else "the last save") else ""),
-    step = run$step)
+  where <- if (length(backup)) {
+    dir <- encodeString(backup[[1]]$backup_dir, quote = "\"")
+    if (saved) {
+      sprintf("; the checkpoint in %s holds that step: run the same call again to resume", dir)
+    } else if (file.exists(fit_checkpoint_path(backup[[1]]))) {
+      # (an interrupt inside a step's bookkeeping keeps the last save)
+      sprintf("; the checkpoint in %s holds the last save: run the same call again to resume",
+              dir)
+    } else {
+      sprintf("; no checkpoint had been written to %s yet", dir)
+    }
+  } else ""
+  rmsprop_abort("interrupted", sprintf("minimize() was interrupted after step %d%s.", run$step,
+                                       where), step = run$step)
 }
 
 run_result <- function(run, final_par, value, par_step) {
