@@ -53,7 +53,17 @@ typedef struct {
   int variant; /* centered | momentum << 1 | decay << 2 | transform << 3 | ema << 4 */
   const double *v_in, *g;
   double *v_out, *ms, *mom, *mg, *acc, *avg;
+  int *nonfinite; /* set to 1 when a value written is not finite */
 } kjob;
+
+/* Called by a range (possibly on several threads at once) that wrote a
+ * value that is not finite; the flag only ever goes from 0 to 1. */
+static void kernel_note_nonfinite(const kjob *j) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+  *j->nonfinite = 1;
+}
 
 /* ---- the loops, once per instruction set -------------------------------- */
 
@@ -361,10 +371,12 @@ static void job_params(kjob *j, const rms_params *p) {
   j->wd = p->weight_decay;
 }
 
-void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
-              R_xlen_t n, const rms_arrays *a) {
+int rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
+             R_xlen_t n, const rms_arrays *a) {
   kjob j;
+  int nonfinite = 0;
   memset(&j, 0, sizeof j);
+  j.nonfinite = &nonfinite;
   job_params(&j, p);
   job_transform(&j, t);
   j.em = ema_m;
@@ -384,12 +396,15 @@ void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int em
   j.variant = centered | mom << 1 | decay << 2 | tr << 3 | ema << 4;
   if (a->v_out != a->v_in) fresh_output(a->v_out, n);
   run_range(kernel_table()->update, &j, n);
+  return !nonfinite;
 }
 
-void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
-              double *avg) {
+int ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
+             double *avg) {
   kjob j;
+  int nonfinite = 0;
   memset(&j, 0, sizeof j);
+  j.nonfinite = &nonfinite;
   j.em = m;
   j.one_minus_em = 1 - m;
   j.overwrite = overwrite != 0;
@@ -398,6 +413,7 @@ void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v
   j.avg = avg;
   if (v_out != v_in) fresh_output(v_out, n);
   run_range(kernel_table()->ema, &j, n);
+  return !nonfinite;
 }
 
 static void zero_range(const kjob *j, R_xlen_t b, R_xlen_t e) {
