@@ -1,7 +1,8 @@
 /* kernels.c: the numeric loops of one optimizer step, on plain double arrays.
  *
  * Owns: the arithmetic of SPEC A1 steps 2-8, written in exactly the order of
- * the SPEC formulas so results agree with a plain-R reference bit for bit;
+ * the SPEC formulas so results agree with a plain-R reference bit for bit
+ * (and whether every value a step wrote is finite, for step.c);
  * the choice of instruction set (AVX2 or SSE2 where the CPU has it, checked
  * at run time, else portable scalar C) and of the number of threads.
  * Must never: call the R API (these functions run inside OpenMP parallel

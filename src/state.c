@@ -7,6 +7,9 @@
  * cache from it, after checking every part, and a restored optimizer
  * continues. A list of an older format (rmsprop 0.1.0) is migrated then; a
  * newer or unknown one is refused with a classed error naming both formats.
+ * The C struct also points to what the last step proved about its results
+ * (`known`, rmsprop.h; used by step.c), kept alive by a weak reference on
+ * the pointer and never saved.
  * Must never: hand out the state vectors themselves (only copies), keep
  * malloc'd memory anywhere but the address, or trust a list it did not
  * check (a saved file can be edited).

@@ -4,7 +4,9 @@
  *
  * Owns: the order of one call: walk the structure (structure.c), check every
  * value (gradients and variables finite, in-place rules), make the results,
- * then update (update.c). Every check comes BEFORE any state changes.
+ * then update (update.c). Every check comes BEFORE any state changes. And
+ * what a step proved about its results (the vectors it wrote all finite),
+ * which spares the next step a read of those very vectors (below).
  * Must never: write into a vector the caller can see (except in the
  * documented in-place mode), evaluate R code, or raise an R error for bad
  * user input: input problems come back to R as an "rmsprop_signal" list
