@@ -87,11 +87,10 @@ typedef struct {
    * vector the step returned or updated when every value it wrote there was
    * finite (else NULL). Held twice, so R's reference count of each is at
    * least two and R copies it before any change (a changed variable is
-   * another vector). `known` is the
-   * value of a weak reference keyed on the pointer: alive with the
-   * optimizer, never in its prot slot, so serialize() never writes it.
-   * `known_epoch`: the count of in-place writes when it was recorded
-   * (step.c); 0 = empty. */
+   * another vector). `known` is the value of a weak reference keyed on the
+   * pointer: alive with the optimizer, never in its prot slot, so
+   * serialize() never writes it. `known_epoch`: the count of in-place
+   * writes when it was recorded (step.c); 0 = empty. */
   SEXP known;
   unsigned long long known_epoch;
 } rms_state;

@@ -58,12 +58,12 @@ static R_xlen_t small_first_nonfinite(R_xlen_t n, const double *a, const double 
  * as a temporary (`f(opt$step(g, x))`), and everything in R that changes a
  * vector's values (`x[i] <- v`, `x$w[i] <- v`, arithmetic that reuses an
  * operand's memory, C code that follows R's rules: copy what is
- * MAYBE_SHARED, or MAYBE_REFERENCED) copies it first: the changed variable
- * is another vector. What writes into a vector without that check: step_in_place()
- * of any optimizer logs the vectors it writes (write_log), and a state's
- * knowledge of a vector lapses when the log shows a write to it since (or
- * has lost track: then every variable is scanned once). ALTREP vectors
- * (whose data may live elsewhere) and short variables (a scan costs
+ * MAYBE_SHARED, or MAYBE_REFERENCED) copies it first: the changed
+ * variable is another vector. What writes into a vector without that check:
+ * step_in_place() of any optimizer logs the vectors it writes (write_log),
+ * and a state's knowledge of a vector lapses when the log shows a write to
+ * it since (or has lost track: then every variable is scanned once). ALTREP
+ * vectors (whose data may live elsewhere) and short variables (a scan costs
  * nothing) are never held. C code that writes into shared vectors against
  * R's rules (as Rcpp permits) is outside what this can see. */
 #define KNOWN_MIN_LENGTH (SMALL_SCAN + 1)
