@@ -1,7 +1,8 @@
 /* kernels.c: the numeric loops of one optimizer step, on plain double arrays.
  *
  * Owns: the arithmetic of SPEC A1 steps 2-8, written in exactly the order of
- * the SPEC formulas so results agree with a plain-R reference bit for bit;
+ * the SPEC formulas so results agree with a plain-R reference bit for bit
+ * (and whether every value a step wrote is finite, for step.c);
  * the choice of instruction set (AVX2 or SSE2 where the CPU has it, checked
  * at run time, else portable scalar C) and of the number of threads.
  * Must never: call the R API (these functions run inside OpenMP parallel
@@ -53,9 +54,23 @@ typedef struct {
   int variant; /* centered | momentum << 1 | decay << 2 | transform << 3 | ema << 4 */
   const double *v_in, *g;
   double *v_out, *ms, *mom, *mg, *acc, *avg;
+  int *nonfinite; /* set to 1 when a value written is not finite */
 } kjob;
 
+/* Called by a range (possibly on several threads at once) that wrote a
+ * value that is not finite; the flag only ever goes from 0 to 1. */
+static void kernel_note_nonfinite(const kjob *j) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+  *j->nonfinite = 1;
+}
+
 /* ---- the loops, once per instruction set -------------------------------- */
+
+/* How far ahead (in doubles, 4 KB) the scan for non-finite values asks for
+ * memory; measured on this project's machine (bench/). */
+#define SCAN_AHEAD 512
 
 #define VT double
 #define VW 1
@@ -96,6 +111,8 @@ typedef struct {
 #define VMINHI(hi, x) _mm_min_pd((hi), (x))
 /* acc | (lanes of x that are NaN), and whether any lane of acc is set */
 #define VORUNORD(acc, x) _mm_or_pd((acc), _mm_cmpunord_pd((x), (x)))
+/* a hint only: never faults, also past the end of an array */
+#define VPREFETCH(p) _mm_prefetch((const char *) (p), _MM_HINT_T0)
 #define VANYSET(acc) (_mm_movemask_pd(acc) != 0)
 #define VOR(a, b) _mm_or_pd((a), (b))
 #include "kernels_body.h"
@@ -117,6 +134,7 @@ typedef struct {
 #define VMAXLO(lo, x) _mm256_max_pd((lo), (x))
 #define VMINHI(hi, x) _mm256_min_pd((hi), (x))
 #define VORUNORD(acc, x) _mm256_or_pd((acc), _mm256_cmp_pd((x), (x), _CMP_UNORD_Q))
+#define VPREFETCH(p) _mm_prefetch((const char *) (p), _MM_HINT_T0)
 #define VANYSET(acc) (_mm256_movemask_pd(acc) != 0)
 #define VOR(a, b) _mm256_or_pd((a), (b))
 #include "kernels_body.h"
@@ -412,10 +430,12 @@ static void job_params(kjob *j, const rms_params *p) {
   j->wd = p->weight_decay;
 }
 
-void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
-              R_xlen_t n, const rms_arrays *a) {
+int rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
+             R_xlen_t n, const rms_arrays *a) {
   kjob j;
+  int nonfinite = 0;
   memset(&j, 0, sizeof j);
+  j.nonfinite = &nonfinite;
   job_params(&j, p);
   job_transform(&j, t);
   j.em = ema_m;
@@ -435,12 +455,15 @@ void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int em
   j.variant = centered | mom << 1 | decay << 2 | tr << 3 | ema << 4;
   if (a->v_out != a->v_in) fresh_output(a->v_out, n);
   run_range(kernel_table()->update, &j, n);
+  return !nonfinite;
 }
 
-void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
-              double *avg) {
+int ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out,
+             double *avg) {
   kjob j;
+  int nonfinite = 0;
   memset(&j, 0, sizeof j);
+  j.nonfinite = &nonfinite;
   j.em = m;
   j.one_minus_em = 1 - m;
   j.overwrite = overwrite != 0;
@@ -449,6 +472,7 @@ void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v
   j.avg = avg;
   if (v_out != v_in) fresh_output(v_out, n);
   run_range(kernel_table()->ema, &j, n);
+  return !nonfinite;
 }
 
 static void zero_range(const kjob *j, R_xlen_t b, R_xlen_t e) {

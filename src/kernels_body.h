@@ -26,6 +26,21 @@
  * their ranges' tails with it, so tails compute the very same expressions.
  */
 
+/* Report (kernel_note_nonfinite(), kernels.c) when a lane of FIN, the sum
+ * of v - v over the values a range wrote, is NaN: one of them is not finite.
+ * Expands with the VW and VST of the instance being compiled. */
+#ifndef KNOTE_IF_NONFINITE
+#define KNOTE_IF_NONFINITE
+#define note_if_nonfinite(j, FIN)                                            \
+  do {                                                                       \
+    double lanes_[VW];                                                       \
+    int bad_ = 0;                                                            \
+    VST(lanes_, FIN);                                                        \
+    for (int q_ = 0; q_ < VW; q_++) bad_ |= lanes_[q_] != lanes_[q_];        \
+    if (bad_) kernel_note_nonfinite(j);                                      \
+  } while (0)
+#endif
+
 /* The gradient the update uses at element i (SPEC A1 2-4): raw g divided by
  * the loss scale, plus the accumulator divided by k (the accumulator is reset
  * to 0 once read), times clipnorm over max(norm, clipnorm), clamped. */
@@ -61,6 +76,11 @@ void SUF(rms_body)(const kjob *j, R_xlen_t b, R_xlen_t e, const int centered,
   const double *g = j->g, *v_in = j->v_in;
   double *v_out = j->v_out, *ms = j->ms, *mg = j->mg, *mo = j->mom, *acc = j->acc, *avg = j->avg;
   const int has_ls = j->has_ls, has_cn = j->has_cn, has_cv = j->has_cv, overwrite = j->overwrite;
+  /* FIN += v - v for every value written: 0 while they are finite, NaN for
+   * good once one is not (Inf - Inf and NaN - NaN are NaN). Two cheap
+   * operations on values already in registers; this tells the step whether
+   * its results may skip the next step's scan (step.c). */
+  VT FIN = ZERO;
   R_xlen_t i = b;
   for (; i + VW <= e; i += VW) {
     VT G;
@@ -97,7 +117,9 @@ void SUF(rms_body)(const kjob *j, R_xlen_t b, R_xlen_t e, const int centered,
       if (overwrite) V = AV;
     }
     VST(v_out + i, V);
+    FIN = VADD(FIN, VSUB(V, V));
   }
+  note_if_nonfinite(j, FIN);
 #if VW > 1
   if (i < e) rms_range_scalar(j, i, e);
 #endif
@@ -206,14 +228,17 @@ static KATTR void SUF(accumulate_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
  * (SPEC A1 7-8). */
 static KATTR void SUF(ema_range)(const kjob *j, R_xlen_t b, R_xlen_t e) {
   const VT EM = VSET1(j->em), OEM = VSET1(j->one_minus_em);
+  VT FIN = VSET1(0.0); /* as in rms_body, over the values the result holds */
   R_xlen_t i = b;
   for (; i + VW <= e; i += VW) {
     VT V = VLD(j->v_in + i);
     VT AV = VADD(VMUL(EM, VLD(j->avg + i)), VMUL(OEM, V));
     VST(j->avg + i, AV);
-    if (j->overwrite) VST(j->v_out + i, AV);
-    else if (j->v_out != j->v_in) VST(j->v_out + i, V);
+    if (j->overwrite) V = AV;
+    if (j->overwrite || j->v_out != j->v_in) VST(j->v_out + i, V);
+    FIN = VADD(FIN, VSUB(V, V));
   }
+  note_if_nonfinite(j, FIN);
 #if VW > 1
   if (i < e) ema_range_scalar(j, i, e);
 #endif
@@ -236,6 +261,9 @@ static KATTR R_xlen_t SUF(nonfinite_range)(const double *x, R_xlen_t b, R_xlen_t
 #else
     VT A0 = Z, A1 = Z, A2 = Z, A3 = Z;
     for (; i + 4 * VW <= end; i += 4 * VW) {
+      /* One stream read alone waits on memory (one core keeps too few
+       * misses in flight): ask for the lines SCAN_AHEAD doubles on. */
+      for (int q = 0; q < 4 * VW; q += 8) VPREFETCH(x + i + SCAN_AHEAD + q);
       A0 = VORUNORD(A0, VMUL(VLD(x + i), Z));
       A1 = VORUNORD(A1, VMUL(VLD(x + i + VW), Z));
       A2 = VORUNORD(A2, VMUL(VLD(x + i + 2 * VW), Z));

@@ -17,3 +17,4 @@
 #undef VORUNORD
 #undef VANYSET
 #undef VOR
+#undef VPREFETCH

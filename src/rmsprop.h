@@ -52,12 +52,14 @@ typedef struct {
   double *avg;             /* EMA averages, NULL = no EMA */
 } rms_arrays;
 /* SPEC A1 steps 2-8 for one segment in one pass (t may be NULL; its acc field
- * is ignored in favour of a->acc); threads and SIMD inside. */
-void rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
-              R_xlen_t n, const rms_arrays *a);
+ * is ignored in favour of a->acc); threads and SIMD inside. Returns 1 when
+ * every value written to v_out is finite, else 0. */
+int rms_step(const rms_params *p, const grad_transform *t, double ema_m, int ema_overwrite,
+             R_xlen_t n, const rms_arrays *a);
 /* EMA of a segment the update did not touch: avg updated from v_in, and v_out
- * gets v_in (or avg on overwrite calls). */
-void ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out, double *avg);
+ * gets v_in (or avg on overwrite calls). Returns 1 when every value v_out
+ * then holds is finite, else 0. */
+int ema_step(double m, int overwrite, R_xlen_t n, const double *v_in, double *v_out, double *avg);
 /* The first element (0-based) at which a or b (b may be NULL) is not
  * finite, in one pass over both, or -1; *in_b tells which (a wins a tie). */
 R_xlen_t kernel_first_nonfinite_pair(R_xlen_t n, const double *a, const double *b, int *in_b);
@@ -81,6 +83,17 @@ typedef struct {
   const double *offsets; /* nvar + 1 offsets, stored as doubles */
   const int *decay_mask;
   double *velocity, *momentum, *average_gradient, *ema, *accumulator;
+  /* What the last step proved about its results (step.c): `known` is a list
+   * of length one whose element is a list holding, for each variable, the
+   * vector the step returned or updated when every value it wrote there was
+   * finite (else NULL). Held twice, so R's reference count of each is at
+   * least two and R copies it before any change (a changed variable is
+   * another vector). `known` is the value of a weak reference keyed on the
+   * pointer: alive with the optimizer, never in its prot slot, so
+   * serialize() never writes it. `known_epoch`: the count of in-place
+   * writes when it was recorded (step.c); 0 = empty. */
+  SEXP known;
+  unsigned long long known_epoch;
 } rms_state;
 
 /* Raise an R error of class rmsprop_error_<kind> from C. Only for what R
@@ -100,6 +113,8 @@ typedef struct {
   double *out;            /* where the new values are written */
   R_xlen_t len;           /* the variable's length */
   int written;            /* the update wrote out */
+  SEXP res;               /* the vector holding the new values (the caller's, in place) */
+  int finite;             /* every value res holds after the update is finite */
 } leaf_rec;
 
 /* Kinds of problem a walk or a step reports to R (R words the message). */
@@ -167,6 +182,11 @@ SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next);
 /* SPEC A1 steps 2-9 over every variable (the records hold g, vin and out),
  * after every check has passed. `loss_scale` 0 = the configured factor. */
 void update_all(rms_state *st, leaf_rec *L, double lr, double loss_scale);
+
+/* ---- step.c --------------------------------------------------------------- */
+
+/* Forget what the last step proved (a state list replaced: state.c). */
+void known_clear(rms_state *st);
 
 /* ---- recycle.c -------------------------------------------------------- */
 

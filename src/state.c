@@ -7,6 +7,9 @@
  * cache from it, after checking every part, and a restored optimizer
  * continues. A list of an older format (rmsprop 0.1.0) is migrated then; a
  * newer or unknown one is refused with a classed error naming both formats.
+ * The C struct also points to what the last step proved about its results
+ * (`known`, rmsprop.h; used by step.c), kept alive by a weak reference on
+ * the pointer and never saved.
  * Must never: hand out the state vectors themselves (only copies), keep
  * malloc'd memory anywhere but the address, or trust a list it did not
  * check (a saved file can be edited).
@@ -251,6 +254,14 @@ rms_state *state_get(SEXP ptr) {
                 "knows (it reads formats 1 to %d): %s", STATE_FORMAT, bad);
     rms_abort("state", "the optimizer state is corrupted (%s)", bad);
   }
+  /* What the steps prove about their results (rmsprop.h): a weak reference
+   * keyed on the pointer keeps it alive exactly as long as the pointer, and
+   * out of what serialize() writes (a restored optimizer starts empty). R
+   * keeps the weak reference itself in its own list. */
+  tmp.known = PROTECT(Rf_allocVector(VECSXP, 1));
+  nprot++;
+  R_MakeWeakRef(ptr, tmp.known, R_NilValue, FALSE);
+  tmp.known_epoch = 0;
   /* The finalizer first: registering it allocates, and an allocation error
    * after malloc() would leave the block at the address with nothing to
    * free it. It is NULL-safe, so registering it before the address is set
@@ -279,7 +290,10 @@ static void state_replace(SEXP ptr, SEXP list) {
   const char *bad = state_sync(&tmp, list);
   if (bad != NULL) rms_abort("state", "refusing a state list with %s", bad);
   R_SetExternalPtrProtected(ptr, list);
+  tmp.known = st->known;
+  tmp.known_epoch = st->known_epoch;
   *st = tmp;
+  known_clear(st); /* the variables may have another structure now */
 }
 
 static SEXP new_state_pointer(SEXP list) {

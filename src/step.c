@@ -4,7 +4,9 @@
  *
  * Owns: the order of one call: walk the structure (structure.c), check every
  * value (gradients and variables finite, in-place rules), make the results,
- * then update (update.c). Every check comes BEFORE any state changes.
+ * then update (update.c). Every check comes BEFORE any state changes. And
+ * what a step proved about its results (the vectors it wrote all finite),
+ * which spares the next step a read of those very vectors (below).
  * Must never: write into a vector the caller can see (except in the
  * documented in-place mode), evaluate R code, or raise an R error for bad
  * user input: input problems come back to R as an "rmsprop_signal" list
@@ -40,16 +42,113 @@ static R_xlen_t small_first_nonfinite(R_xlen_t n, const double *a, const double 
   return -1;
 }
 
+/* ---- what the last step proved ---------------------------------------------
+ *
+ * Refusing non-finite variables (SPEC B) costs a read of every variable
+ * before the update, which for large variables is a pass over memory of its
+ * own. In the common loops, `x <- opt$step(g, x)` and `opt$step_in_place(g,
+ * x)` again, the variables are the very vectors the last step wrote, and the
+ * update saw every value it wrote (the kernels report it): reading them again
+ * proves nothing new. So after each step the state holds, per variable, the
+ * vector it wrote when all of it was finite (st->known, rmsprop.h), and a
+ * variable that is that very vector (the same SEXP, at the same position)
+ * skips the scan; its gradient is scanned as always.
+ * Why that is safe: the state holds each such vector twice, so its
+ * reference count is at least two (MAYBE_SHARED) whoever else has it, even
+ * as a temporary (`f(opt$step(g, x))`), and everything in R that changes a
+ * vector's values (`x[i] <- v`, `x$w[i] <- v`, arithmetic that reuses an
+ * operand's memory, C code that follows R's rules: copy what is
+ * MAYBE_SHARED, or MAYBE_REFERENCED) copies it first: the changed
+ * variable is another vector. What writes into a vector without that check:
+ * step_in_place() of any optimizer logs the vectors it writes (write_log),
+ * and a state's knowledge of a vector lapses when the log shows a write to
+ * it since (or has lost track: then every variable is scanned once). ALTREP
+ * vectors (whose data may live elsewhere) and short variables (a scan costs
+ * nothing) are never held. C code that writes into shared vectors against
+ * R's rules (as Rcpp permits) is outside what this can see. */
+#define KNOWN_MIN_LENGTH (SMALL_SCAN + 1)
+
+/* The last WRITE_LOG vectors step_in_place() wrote, by address (compared,
+ * never followed: a vector a state holds stays at its address while held, so
+ * an equal address after the state's epoch is a write to that very vector),
+ * and the number of writes ever logged. R's main thread only. */
+#define WRITE_LOG 256
+static const void *write_log[WRITE_LOG];
+static unsigned long long n_writes = 1;
+
+void known_clear(rms_state *st) {
+  st->known_epoch = 0;
+  SET_VECTOR_ELT(st->known, 0, R_NilValue);
+}
+
+/* The list of vectors the last step proved finite (2 * nvar: each vector at
+ * i and again at nvar + i), or R_NilValue. */
+static SEXP known_list(const rms_state *st) {
+  if (st->known_epoch == 0) return R_NilValue;
+  SEXP k = VECTOR_ELT(st->known, 0);
+  return TYPEOF(k) == VECSXP && XLENGTH(k) == 2 * st->nvar ? k : R_NilValue;
+}
+
+/* Is x the i-th vector of `known`, and unwritten by step_in_place() since? */
+static int is_known(const rms_state *st, SEXP known, R_xlen_t i, SEXP x) {
+  if (known == R_NilValue || VECTOR_ELT(known, i) != x) return 0;
+  unsigned long long since = st->known_epoch;
+  if (n_writes - since > WRITE_LOG) return 0;
+  for (unsigned long long e = since; e < n_writes; e++)
+    if (write_log[e % WRITE_LOG] == (const void *) x) return 0;
+  return 1;
+}
+
+/* Before the update (allocating then cannot fail halfway): the list the
+ * results will go into, when some variable is long enough to be held. */
+static void known_prepare(rms_state *st, const leaf_rec *L) {
+  R_xlen_t i = 0;
+  while (i < st->nvar && L[i].len < KNOWN_MIN_LENGTH) i++;
+  if (i == st->nvar) return;
+  SEXP k = VECTOR_ELT(st->known, 0);
+  if (TYPEOF(k) != VECSXP || XLENGTH(k) != 2 * st->nvar)
+    SET_VECTOR_ELT(st->known, 0, Rf_allocVector(VECSXP, 2 * st->nvar));
+}
+
+/* After the update: log what step_in_place() wrote, then hold each result
+ * that is long, not ALTREP, and was written finite, and forget the rest.
+ * Allocates nothing. */
+static void known_record(rms_state *st, const leaf_rec *L, int in_place) {
+  const R_xlen_t nvar = st->nvar;
+  SEXP k = VECTOR_ELT(st->known, 0);
+  if (TYPEOF(k) != VECSXP || XLENGTH(k) != 2 * nvar) return; /* nothing long */
+  for (R_xlen_t i = 0; i < nvar; i++) {
+    int is_long = L[i].len >= KNOWN_MIN_LENGTH;
+    if (in_place && is_long) write_log[n_writes++ % WRITE_LOG] = (const void *) L[i].res;
+    SEXP keep = is_long && L[i].finite && !ALTREP(L[i].res) ? L[i].res : R_NilValue;
+    if (VECTOR_ELT(k, i) != keep) {
+      SET_VECTOR_ELT(k, i, keep);
+      SET_VECTOR_ELT(k, nvar + i, keep);
+    }
+  }
+  st->known_epoch = n_writes;
+}
+
 /* Values as doubles for every record, and the first non-finite value of a
- * gradient or a variable (one pass over both); 0 when all are finite. */
-static int scan_values(walk_ctx *w, int with_grads) {
+ * gradient or a variable (one pass over both); 0 when all are finite. A
+ * variable the last step proved finite (`known`, see above) is not read:
+ * only its gradient is. */
+static int scan_values(walk_ctx *w, int with_grads, const rms_state *st) {
+  SEXP known = known_list(st);
   leaf_rec *L = w->leaves;
   for (R_xlen_t i = 0; i < w->nvar; i++) {
     L[i].vin = leaf_doubles(L[i].var);
     L[i].g = with_grads && L[i].grad != R_NilValue ? leaf_doubles(L[i].grad) : NULL;
     int in_g = 0;
-    R_xlen_t bad = L[i].len <= SMALL_SCAN ? small_first_nonfinite(L[i].len, L[i].vin, L[i].g, &in_g)
-                                          : kernel_first_nonfinite_pair(L[i].len, L[i].vin, L[i].g, &in_g);
+    R_xlen_t bad;
+    if (L[i].len <= SMALL_SCAN) {
+      bad = small_first_nonfinite(L[i].len, L[i].vin, L[i].g, &in_g);
+    } else if (is_known(st, known, i, L[i].var)) {
+      bad = L[i].g == NULL ? -1 : kernel_first_nonfinite_pair(L[i].len, L[i].g, NULL, &in_g);
+      in_g = 1;
+    } else {
+      bad = kernel_first_nonfinite_pair(L[i].len, L[i].vin, L[i].g, &in_g);
+    }
     if (bad >= 0) {
       walk_fail_at(w, PROBLEM_NONFINITE, in_g, i + 1, bad + 1, R_NilValue);
       return 1;
@@ -137,7 +236,8 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP flags_, S
   /* 1. Every check, before anything changes. */
   leaf_rec stack[FEW_LEAVES];
   walk_structure(&w, stack, st, skel, vars, grads, 1);
-  if (w.problem != PROBLEM_NONE || scan_values(&w, 1)) return walk_signal(&w, R_NilValue);
+  if (w.problem != PROBLEM_NONE || scan_values(&w, 1, st))
+    return walk_signal(&w, R_NilValue);
   leaf_rec *L = w.leaves;
   R_xlen_t n_null = 0;
   for (R_xlen_t i = 0; i < nvar; i++) n_null += L[i].g == NULL;
@@ -166,15 +266,20 @@ SEXP C_step(SEXP ptr, SEXP grads, SEXP vars, SEXP skel, SEXP lr_, SEXP flags_, S
   int nprot = 0;
   SEXP result = vars;
   if (in_place) {
-    for (R_xlen_t i = 0; i < nvar; i++) L[i].out = REAL(L[i].var);
+    for (R_xlen_t i = 0; i < nvar; i++) {
+      L[i].out = REAL(L[i].var);
+      L[i].res = L[i].var;
+    }
   } else {
     R_xlen_t next = 0;
     result = PROTECT(copy_structure(skel, vars, L, &next));
     nprot++;
   }
+  known_prepare(st, L);
 
   /* 3. The update: nothing after this point can fail. */
   update_all(st, L, REAL(lr_)[0], REAL(loss_scale_)[0]);
+  known_record(st, L, in_place);
   UNPROTECT(nprot);
   return result;
 }
@@ -188,7 +293,8 @@ SEXP C_ema_values(SEXP ptr, SEXP vars, SEXP skel) {
   walk_ctx w;
   leaf_rec stack[FEW_LEAVES];
   walk_structure(&w, stack, st, skel, vars, R_NilValue, 0);
-  if (w.problem != PROBLEM_NONE || scan_values(&w, 0)) return walk_signal(&w, R_NilValue);
+  if (w.problem != PROBLEM_NONE || scan_values(&w, 0, st))
+    return walk_signal(&w, R_NilValue);
   if (st->ema == NULL || *st->iterations == 0) return vars;
   leaf_rec *L = w.leaves;
   R_xlen_t next = 0;

@@ -277,6 +277,7 @@ SEXP copy_structure(SEXP skel, SEXP v, leaf_rec *leaves, R_xlen_t *next) {
   SEXP leaf = PROTECT(recycled_doubles(n));
   DUPLICATE_ATTRIB(leaf, v);
   rec->out = REAL(leaf);
+  rec->res = leaf;
   if (TYPEOF(v) == REALSXP) {
     rec->vin = REAL_RO(v);
   } else {

@@ -68,7 +68,7 @@ void update_all(rms_state *st, leaf_rec *L, double lr, double loss_scale_overrid
                       st->momentum ? st->momentum + o : NULL,
                       st->average_gradient ? st->average_gradient + o : NULL,
                       acc, use_ema ? st->ema + o : NULL};
-      rms_step(&p, &t, ema_m, overwrite, n, &a);
+      L[i].finite = rms_step(&p, &t, ema_m, overwrite, n, &a);
       L[i].written = 1;
     }
   }
@@ -78,8 +78,12 @@ void update_all(rms_state *st, leaf_rec *L, double lr, double loss_scale_overrid
   for (R_xlen_t i = 0; i < nvar; i++) {
     if (L[i].written) continue;
     R_xlen_t o = (R_xlen_t) off[i], n = (R_xlen_t) off[i + 1] - o;
-    if (use_ema) ema_step(ema_m, overwrite, n, L[i].vin, L[i].out, st->ema + o);
-    else copy_doubles(n, L[i].vin, L[i].out);
+    if (use_ema) {
+      L[i].finite = ema_step(ema_m, overwrite, n, L[i].vin, L[i].out, st->ema + o);
+    } else {
+      copy_doubles(n, L[i].vin, L[i].out);
+      L[i].finite = 1; /* the values the step checked (or knew) finite */
+    }
     /* Keras resets every accumulator on an update call, also those of
      * variables whose gradient was NULL in this call. */
     if (is_update && k != 0) fill_zero(n, st->accumulator + o);
