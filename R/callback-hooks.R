@@ -106,30 +106,9 @@ callbacks_epoch_end <- function(run, epoch, logs) {
   invisible(logs)
 }
 
-# The step hooks: instances with an on_train_batch_end method, each with its
-# own countdown. Called by the loop when the nearest countdown runs out
-# (`passed` steps after the last call); returns the steps until the next.
-# `recent` (the last 50 losses, for the progress line) joins `info` only
-# when a hook that wants it is due.
-callbacks_batch_end <- function(run, info, passed, h_loss) {
-  due <- run$hook_due
-  hooks <- run$step_hooks
-  insts <- run$step_insts
-  next_call <- .Machine$integer.max
-  for (i in seq_along(due)) {
-    d <- due[i] - passed
-    if (d <= 0) {
-      if (run$hook_wants_recent[i] && is.null(info$recent)) {
-        info$recent <- h_loss[max(1L, info$step - 49L):info$step]
-      }
-      d <- min(hooks[[i]](insts[[i]], run, info), .Machine$integer.max)
-    }
-    due[i] <- d
-    if (d < next_call) next_call <- d
-  }
-  run$hook_due <- due
-  max(1L, as.integer(next_call))
-}
+# The step hooks (instances with an on_train_batch_end method) are called by
+# the loop itself (run-loop.R), each with its own countdown: a function call
+# per step for their bookkeeping cost as much as the rest of a small step's.
 
 # The instances' states, as a checkpoint saves them, by the instances' keys
 # (the user's `callback` function and the progress line are not part of a

@@ -23,6 +23,11 @@ run_loop <- function(run) {
   one_hook <- length(run$step_hooks) == 1L && !run$want_recent
   hook <- if (one_hook) run$step_hooks[[1L]]
   hook_inst <- if (one_hook) run$step_insts[[1L]]
+  hooks <- run$step_hooks
+  hook_insts <- run$step_insts
+  hook_ids <- seq_along(hooks)
+  due <- rep(1, length(hooks))
+  wants_recent <- run$hook_wants_recent
   tick <- if (length(run$step_hooks)) 1L else .Machine$integer.max
   lr_fixed <- run$lr_fixed
   lr_now <- run$lr_now
@@ -132,8 +137,17 @@ run_loop <- function(run) {
         info <- list(step = step, epoch = epoch, loss = loss, par = par, grad_norm = gnorm,
                      learning_rate = if (lr_fixed) lr_now else h_lr[step],
                      epoch_end = batch >= n_batches)
-        tick <- if (one_hook) hook(hook_inst, run, info) else
-          callbacks_batch_end(run, info, passed, h_loss)
+        if (one_hook) tick <- hook(hook_inst, run, info) else {
+          # each hook's own countdown; the loop's is the nearest
+          tick <- .Machine$integer.max
+          for (i in hook_ids) {
+            if ((due[i] <- due[i] - passed) <= 0) {
+              if (wants_recent[i]) info$recent <- h_loss[max(1L, step - 49L):step]
+              due[i] <- hooks[[i]](hook_insts[[i]], run, info)
+            }
+            if (due[i] < tick) tick <- due[i]
+          }
+        }
         passed <- 0L
       }
       if (epoch_work && batch >= n_batches) {

@@ -68,7 +68,6 @@ run_prepare <- function(run) {
   steps <- has("on_train_batch_end")
   run$step_insts <- insts[steps]
   run$step_hooks <- lapply(run$step_insts, callback_method, hook = "on_train_batch_end")
-  run$hook_due <- rep(1, length(run$step_hooks))
   run$epoch_begin_hooks <- any(has("on_epoch_begin"))
   ends <- has("on_epoch_end")
   run$epoch_insts <- insts[ends]
