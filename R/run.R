@@ -132,7 +132,6 @@ run_interrupted <- function(run) {
 # What the run returns: the parameters chosen by its state, the final value,
 # the history.
 run_finish <- function(run) {
-  spec <- run$spec
   if (is.null(run$msg)) run$msg <- run_limit_message(run)
   interrupted <- run$code == run_codes[["interrupted"]]
   if (!interrupted) {
@@ -149,7 +148,7 @@ run_finish <- function(run) {
     run$opt$finalize_variable_values(run$par)
   }
   value <- run_final_value(run, final_par)
-  if (run$code == run_codes[["interrupted"]]) run_interrupt_exit(run, interrupted)
+  if (run$code == run_codes[["interrupted"]]) run_interrupt_exit(run)
   if (run$code == run_codes[["nonfinite"]]) {
     rmsprop_warn("nonfinite", paste0("minimize() ", run$msg, "."))
   }
@@ -177,7 +176,7 @@ run_final_value <- function(run, par) {
 # options(rmsprop.on_interrupt = "return")) a message, and the partial result
 # is returned; in a script an error, so the script ends with a non-zero
 # status after the checkpoint (if any) was written.
-run_interrupt_exit <- function(run, in_loop) {
+run_interrupt_exit <- function(run) {
   how <- getOption("rmsprop.on_interrupt", if (interactive()) "return" else "error")
   saved <- isTRUE(run$saved_on_interrupt)
   if (!identical(how, "error")) {
