@@ -114,6 +114,10 @@ run_state_init <- function(run, spec) {
 run_state_get <- function(run) {
   src <- if (is.environment(run$loop_env)) run$loop_env else run
   s <- mget(run_local_fields, envir = src)
+  if (identical(src, run$loop_env) && isTRUE(src$lr_fixed) && src$lr_from <= s$step) {
+    # the loop writes a fixed rate into the history in bulk: fill the copy
+    s$h_lr[src$lr_from:s$step] <- src$lr_now
+  }
   for (n in setdiff(run_saved_fields, run_local_fields)) s[n] <- list(get(n, envir = run))
   keep <- seq_len(s$step)
   for (h in c("h_loss", "h_lr", "h_gnorm", "h_epoch")) {

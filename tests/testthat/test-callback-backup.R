@@ -237,3 +237,20 @@ test_that("checkpoints work with an engine", {
   expect_identical(again$resumed_from, 10L)   # the interrupt's own save (the last periodic one: 9)
   expect_identical(ck_same(again), ck_same(ref))
 })
+
+test_that("a save between epochs holds the learning rate of every step", {
+  # the loop writes a fixed rate into the history in bulk at the end of an
+  # epoch; a save in the middle of one must still hold every step's rate
+  dir <- ck_dir()
+  seen <- NULL
+  peek <- function(info) {
+    if (info$step == 6) seen <<- readRDS(file.path(dir, "rmsprop-checkpoint.rds"))$state
+  }
+  set.seed(3)
+  fit <- minimize(rep(0, 4), ck_fn, ck_gr, data = ck_data, batch_size = 4, epochs = 2,
+                  progress = FALSE, callback = peek, optimizer = optimizer_rmsprop(0.05),
+                  callbacks = list(callback_backup_and_restore(dir, save_freq = 5)))
+  expect_identical(seen$step, 5L)   # 8 batches per epoch: step 5 is inside epoch 1
+  expect_identical(seen$h_lr, rep(0.05, 5))
+  expect_identical(fit$history$learning_rate[1:5], seen$h_lr)
+})
